@@ -1,0 +1,67 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Dependencies point one way: Domain ← Sync ← Store ← SQLite, with the executable at the edge.
+// The pure targets (Domain, Sync, Seed) import no GRDB, NIO or Hummingbird.
+let package = Package(
+    name: "Tianzhang",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tianzhang", targets: ["tianzhang"]),
+        .library(name: "TianzhangDomain", targets: ["TianzhangDomain"]),
+        .library(name: "TianzhangSync", targets: ["TianzhangSync"]),
+        .library(name: "TianzhangSQLite", targets: ["TianzhangSQLite"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3" ..< "5.0.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // Pure domain model: jurisdictions, parcels, cases and their workflow, geometry. No I/O.
+        .target(name: "TianzhangDomain"),
+        // The real reference data (division codes, land classes) shipped as resources, and their loaders.
+        .target(
+            name: "TianzhangReference",
+            dependencies: ["TianzhangDomain"],
+            resources: [.copy("Resources")]
+        ),
+        // Pure sync core: changes, hybrid logical clocks, merge and conflict rules, protocol messages.
+        .target(
+            name: "TianzhangSync",
+            dependencies: ["TianzhangDomain", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The replica store protocol and its in-memory reference model.
+        .target(name: "TianzhangStore", dependencies: ["TianzhangDomain", "TianzhangSync"]),
+        // SQLite adapter through GRDB on the system libsqlite3 (WAL).
+        .target(
+            name: "TianzhangSQLite",
+            dependencies: ["TianzhangStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Deterministic county generator and GeoJSON import/export.
+        .target(name: "TianzhangSeed", dependencies: ["TianzhangDomain", "TianzhangReference"]),
+        // The one command-line tool: seed | hub | node | patrol | demo | simulate.
+        .executableTarget(
+            name: "tianzhang",
+            dependencies: [
+                "TianzhangDomain", "TianzhangReference", "TianzhangSync", "TianzhangStore",
+                "TianzhangSQLite", "TianzhangSeed",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TianzhangDomainTests", dependencies: ["TianzhangDomain", "TianzhangReference"]),
+        .testTarget(
+            name: "TianzhangSyncTests",
+            dependencies: [
+                "TianzhangSync", "TianzhangStore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: []
+        ),
+        .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed"]),
+        .testTarget(name: "TianzhangSeedTests", dependencies: ["TianzhangSeed", "TianzhangReference"]),
+        .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

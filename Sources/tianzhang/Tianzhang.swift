@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct Tianzhang: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tianzhang", abstract: "Offline-first farmland-protection sync.")
+}
