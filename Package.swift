@@ -39,6 +39,8 @@ let package = Package(
             name: "TianzhangSQLite",
             dependencies: ["TianzhangStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // The test world as a library: seeded simulation of many replicas with faults.
+        .target(name: "TianzhangTesting", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore"]),
         // Deterministic county generator and GeoJSON import/export.
         .target(name: "TianzhangSeed", dependencies: ["TianzhangDomain", "TianzhangReference"]),
         // The one command-line tool: seed | hub | node | patrol | demo | simulate.
@@ -46,7 +48,7 @@ let package = Package(
             name: "tianzhang",
             dependencies: [
                 "TianzhangDomain", "TianzhangReference", "TianzhangSync", "TianzhangStore",
-                "TianzhangSQLite", "TianzhangSeed",
+                "TianzhangSQLite", "TianzhangSeed", "TianzhangTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,7 +56,7 @@ let package = Package(
         .testTarget(
             name: "TianzhangSyncTests",
             dependencies: [
-                "TianzhangSync", "TianzhangStore",
+                "TianzhangSync", "TianzhangStore", "TianzhangTesting",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: []

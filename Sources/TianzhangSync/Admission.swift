@@ -1,0 +1,227 @@
+import TianzhangDomain
+
+/// What a receiver knows when it decides whether to take a change.
+public struct AdmissionContext: Sendable {
+    /// The jurisdiction the change's origin may write in (from its credential), or the pushing peer's.
+    public var writerJurisdiction: Jurisdiction
+    /// The receiver's physical clock, in milliseconds.
+    public var physicalNow: Int64
+    /// How far ahead of `physicalNow` a stamp may be.
+    public var futureToleranceMilliseconds: Int64
+    /// The receiver's current state of the record, if it has one.
+    public var existing: RecordState?
+    /// The land-class list to check parcel classes against.
+    public var landClasses: LandClassCatalog?
+
+    public init(
+        writerJurisdiction: Jurisdiction, physicalNow: Int64, futureToleranceMilliseconds: Int64 = 5 * 60_000,
+        existing: RecordState? = nil, landClasses: LandClassCatalog? = nil
+    ) {
+        self.writerJurisdiction = writerJurisdiction
+        self.physicalNow = physicalNow
+        self.futureToleranceMilliseconds = futureToleranceMilliseconds
+        self.existing = existing
+        self.landClasses = landClasses
+    }
+}
+
+/// The receiver's checks on one change, before it is merged. Pure: the same change and context always
+/// give the same answer. Each refusal names its code and field (Protocol/errors.md).
+public enum Admission {
+    /// Whether the merge folds this field write in. Writes that only the county may make are ignored
+    /// when they come from below (receivers refuse them earlier with a clear reason).
+    public static func mayWrite(field: String, rule: FieldRule, type: RecordType, change: Change) -> Bool {
+        if change.origin.kind == .hub { return true }
+        if rule == .hubOwned || RuleBook.hubOnlyTypes.contains(type) { return false }
+        if rule == .workflow, case .set(let value) = change.fields[field], WorkflowValue(value)?.status == .closed { return false }
+        return true
+    }
+
+    /// Checks one change. Returns `nil` when the change may be merged.
+    public static func check(_ change: Change, context: AdmissionContext) -> Rejection? {
+        guard let type = change.recordType else {
+            let known = RecordType.allCases.map(\.rawValue).joined(separator: ", ")
+            return Rejection(.unsupportedRecordType, "Record type \"\(change.recordTypeName)\" is not supported by this receiver (protocol v1 knows \(known)); keep the change until the receiver is upgraded.", field: "type")
+        }
+        if change.fields.isEmpty { return Rejection(.emptyChange, "The change has no field operations.", field: "ops") }
+        if context.writerJurisdiction.covers(change.scope) == false {
+            return Rejection(.outsideJurisdiction, "Record \(type.rawValue)/\(change.recordID) lies in \(change.scope); writer \(change.origin) writes for \(describe(context.writerJurisdiction)) only.", field: "scope")
+        }
+        if change.hlc.wall > context.physicalNow + context.futureToleranceMilliseconds {
+            let minutes = (change.hlc.wall - context.physicalNow) / 60_000
+            return Rejection(.clockAhead, "The change is stamped \(minutes) min ahead of the receiver's clock; correct the device clock, then amend and resend.", field: "hlc")
+        }
+        if change.origin.kind != .hub {
+            if RuleBook.hubOnlyTypes.contains(type) {
+                return Rejection(.hubOnlyRecord, "Only the county hub writes \(type.rawValue) records.", field: "type")
+            }
+            for field in change.fields.keys.sorted() where RuleBook.rule(for: type, field: field) == .hubOwned {
+                return Rejection(.hubOwnedField, "\(type.rawValue).\(field) is county reference data; send a correction request instead of editing it.", field: "ops.\(field)")
+            }
+        }
+        if let existing = context.existing, existing.scope != change.scope {
+            return Rejection(.scopeMismatch, "\(type.rawValue)/\(change.recordID) lies in \(existing.scope); a change cannot place it in \(change.scope).", field: "scope")
+        }
+        if RuleBook.immutableTypes.contains(type), let existing = context.existing, !existing.changes.contains(change.id) {
+            return Rejection(.immutableRecord, "\(type.rawValue)/\(change.recordID) already exists and is never changed; record a new entry instead.", field: "record")
+        }
+        for field in change.fields.keys.sorted() {
+            if let rejection = checkValue(type: type, field: field, operation: change.fields[field]!, change: change, context: context) {
+                return rejection
+            }
+        }
+        if change.base.isEmpty && context.existing == nil, let rejection = checkCreation(type: type, change: change, context: context) {
+            return rejection
+        }
+        return nil
+    }
+
+    static func describe(_ jurisdiction: Jurisdiction) -> String {
+        switch jurisdiction {
+        case .county(let code): "county \(code)"
+        case .township(let code): "township \(code)"
+        case .villages(let codes): "villages \(codes.sorted().map(\.rawValue).joined(separator: ", "))"
+        }
+    }
+
+    /// Per-field value checks that do not need the rest of the record.
+    static func checkValue(type: RecordType, field: String, operation: FieldOperation, change: Change, context: AdmissionContext) -> Rejection? {
+        let path = "ops.\(field)"
+        let rule = RuleBook.rule(for: type, field: field)
+        switch (operation, rule) {
+        case (.add, .growOnlySet), (.set, .lastWriterWins), (.set, .hubOwned), (.set, .workflow), (.set, .immutable), (.set, .maximum):
+            break
+        case (.add, _):
+            return Rejection(.invalidValue, "\(type.rawValue).\(field) is not a set; use {\"set\": value}.", field: path)
+        case (.set, .growOnlySet):
+            return Rejection(.invalidValue, "\(type.rawValue).\(field) is a grow-only set; use {\"add\": [values]}.", field: path)
+        }
+        guard case .set(let value) = operation else { return nil }
+        do throws(ValidationError) {
+            switch (type, field) {
+            case (.parcel, "geometry"):
+                guard let polygon = try? value.decode(as: Polygon.self) else {
+                    return Rejection(.init(rawValue: "invalid_geometry"), "geometry must be a polygon: {\"rings\": [[{\"longitude\":…,\"latitude\":…}, …]]}.", field: path)
+                }
+                try polygon.validate()
+            case (.parcel, "landClass"):
+                guard let code = value.stringValue else { return Rejection(.invalidValue, "landClass must be a string.", field: path) }
+                _ = try context.landClasses?.landClass(code)
+            case (.parcel, "village"), (.enforcementCase, "village"):
+                if value != .null {
+                    guard let text = value.stringValue else { return Rejection(.invalidValue, "village must be a 12-digit code.", field: path) }
+                    let code = try DivisionCode(text, level: .village)
+                    if !context.writerJurisdiction.covers(code) {
+                        return Rejection(.outsideJurisdiction, "Village \(code) is outside the writer's jurisdiction (\(describe(context.writerJurisdiction))).", field: path)
+                    }
+                }
+            case (.enforcementCase, "township"):
+                guard let text = value.stringValue else { return Rejection(.invalidValue, "township must be a 9-digit code.", field: path) }
+                _ = try DivisionCode(text, level: .township)
+            case (.parcel, "areaMu"), (.enforcementCase, "affectedAreaMu"):
+                guard let number = value.numberValue, number.isFinite, number >= 0 else {
+                    return Rejection(.invalidValue, "\(field) must be a number of mu ≥ 0.", field: path)
+                }
+            case (.enforcementCase, "status"):
+                guard WorkflowValue(value) != nil else {
+                    return Rejection(.invalidValue, "status must be {\"status\": one of \(CaseStatus.allCases.map(\.rawValue).joined(separator: "/")), \"round\": ≥ 1, \"decision\": confirmed|dismissed|null}.", field: path)
+                }
+                if change.origin.kind != .hub, WorkflowValue(value)?.status == .closed {
+                    return Rejection(.notAuthorized, "Closing a case (销号) is the county's alone.", field: path)
+                }
+            case (.enforcementCase, "location"):
+                guard let point = try? value.decode(as: Coordinate.self) else {
+                    return Rejection(.invalidValue, "location must be {\"longitude\": …, \"latitude\": …}.", field: path)
+                }
+                try point.validate()
+            case (.enforcementCase, "source"):
+                guard value.stringValue.flatMap(CaseSource.init(rawValue:)) != nil else {
+                    return Rejection(.invalidValue, "source must be one of \(CaseSource.allCases.map(\.rawValue).joined(separator: ", ")).", field: path)
+                }
+            case (.enforcementCase, "violation"):
+                guard value.stringValue.flatMap(ViolationType.init(rawValue:)) != nil else {
+                    return Rejection(.invalidValue, "violation must be one of \(ViolationType.allCases.map(\.rawValue).joined(separator: ", ")).", field: path)
+                }
+            default:
+                break
+            }
+        } catch {
+            return Rejection(error, fieldPrefix: path)
+        }
+        return nil
+    }
+
+    /// A creation (empty base, unknown record) must describe a whole, valid record.
+    static func checkCreation(type: RecordType, change: Change, context: AdmissionContext) -> Rejection? {
+        var object: [String: JSONValue] = ["id": .string(change.recordID)]
+        for (field, operation) in change.fields {
+            switch operation {
+            case .set(let value): object[field] = value
+            case .add(let values): object[field] = .array(values)
+            }
+        }
+        let json = JSONValue.object(object)
+        do throws(ValidationError) {
+            switch type {
+            case .parcel:
+                guard let parcel = try? json.decode(as: Parcel.self) else { return incomplete(type, Parcel.self, json) }
+                if let catalog = context.landClasses { try parcel.validate(landClasses: catalog) }
+                if parcel.village != change.scope {
+                    return Rejection(.invalidValue, "A parcel's scope must be its village \(parcel.village), not \(change.scope).", field: "scope")
+                }
+            case .enforcementCase:
+                guard var record = try? json.decode(as: EnforcementCase.self) else {
+                    // The status travels as a workflow value; decode it separately.
+                    return checkCaseCreation(object: object, change: change)
+                }
+                record.status = .reported
+                try record.validate()
+            case .timelineEntry:
+                guard let entry = try? json.decode(as: TimelineEntry.self) else { return incomplete(type, TimelineEntry.self, json) }
+                try entry.validate()
+            case .checkIn:
+                guard let checkIn = try? json.decode(as: CheckIn.self) else { return incomplete(type, CheckIn.self, json) }
+                try checkIn.validate()
+                if checkIn.village != change.scope {
+                    return Rejection(.invalidValue, "A check-in's scope must be its village \(checkIn.village), not \(change.scope).", field: "scope")
+                }
+            case .attachment:
+                guard let metadata = try? json.decode(as: AttachmentMetadata.self) else { return incomplete(type, AttachmentMetadata.self, json) }
+                try metadata.validate()
+            case .verificationTask, .fieldChief, .division, .receipt, .correction:
+                break
+            }
+        } catch {
+            return Rejection(error, fieldPrefix: "ops")
+        }
+        return nil
+    }
+
+    static func checkCaseCreation(object: [String: JSONValue], change: Change) -> Rejection? {
+        var flattened = object
+        if let status = object["status"], let workflow = WorkflowValue(status) {
+            flattened["status"] = .string(workflow.status.rawValue)
+            flattened["round"] = .number(Double(workflow.round))
+        }
+        guard let record = try? JSONValue.object(flattened).decode(as: EnforcementCase.self) else {
+            return incomplete(.enforcementCase, EnforcementCase.self, .object(flattened))
+        }
+        do throws(ValidationError) { try record.validate() } catch { return Rejection(error, fieldPrefix: "ops") }
+        if !record.township.contains(change.scope) {
+            return Rejection(.invalidValue, "A case's scope \(change.scope) must lie in its township \(record.township).", field: "scope")
+        }
+        return nil
+    }
+
+    static func incomplete<T: Decodable>(_ type: RecordType, _ swiftType: T.Type, _ json: JSONValue) -> Rejection {
+        var detail = "it does not decode"
+        do { _ = try json.decode(as: T.self) } catch let DecodingError.keyNotFound(key, _) {
+            detail = "field \"\(key.stringValue)\" is missing"
+        } catch let DecodingError.typeMismatch(_, context) {
+            detail = "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has the wrong type"
+        } catch let DecodingError.dataCorrupted(context) {
+            detail = "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)"
+        } catch {}
+        return Rejection(.init(rawValue: "missing_field"), "A new \(type.rawValue) record must be complete: \(detail).", field: "ops")
+    }
+}

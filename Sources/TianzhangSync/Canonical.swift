@@ -1,0 +1,34 @@
+import Foundation
+
+/// Canonical JSON: sorted keys, no insignificant whitespace, integers without a fraction. Used for
+/// digests and for golden vectors, so that equal values always have equal bytes.
+public enum Canonical {
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    public static func data<T: Encodable>(_ value: T) -> Data {
+        // Encoding our own value types cannot fail; a failure is a programmer error.
+        do { return try encoder().encode(value) } catch { preconditionFailure("canonical encoding failed: \(error)") }
+    }
+
+    public static func text<T: Encodable>(_ value: T) -> String { String(decoding: data(value), as: UTF8.self) }
+}
+
+extension JSONValue {
+    public var canonicalText: String { Canonical.text(self) }
+
+    /// Converts any `Encodable` value to a `JSONValue` through its JSON encoding.
+    public init<T: Encodable>(encoding value: T) {
+        let data = Canonical.data(value)
+        // Decoding what we just encoded cannot fail.
+        self = try! JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// Decodes a `Decodable` value from this JSON value.
+    public func decode<T: Decodable>(as type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Canonical.data(self))
+    }
+}

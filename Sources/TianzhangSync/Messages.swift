@@ -1,0 +1,158 @@
+import TianzhangDomain
+
+/// Protocol versions. A receiver answers in the highest version both sides list in `hello`.
+public enum ProtocolVersion {
+    public static let current = 1
+    public static let supported: [Int] = [1]
+}
+
+/// Limits every v1 receiver enforces (Protocol/SPEC.md §Limits).
+public struct ProtocolLimits: Hashable, Sendable, Codable {
+    public var batchChangesMax: Int
+    public var batchBytesMax: Int
+    public var pageChangesMax: Int
+
+    public init(batchChangesMax: Int = 500, batchBytesMax: Int = 4 * 1024 * 1024, pageChangesMax: Int = 1000) {
+        self.batchChangesMax = batchChangesMax
+        self.batchBytesMax = batchBytesMax
+        self.pageChangesMax = pageChangesMax
+    }
+}
+
+/// `POST /v1/hello`: the client lists what it speaks; the server picks.
+public struct HelloRequest: Hashable, Sendable, Codable {
+    public var protocolVersions: [Int]
+    public var replica: ReplicaID
+    public var recordTypes: [String]
+
+    public init(protocolVersions: [Int] = ProtocolVersion.supported, replica: ReplicaID, recordTypes: [String] = RecordType.allCases.map(\.rawValue)) {
+        self.protocolVersions = protocolVersions
+        self.replica = replica
+        self.recordTypes = recordTypes
+    }
+}
+
+public struct HelloResponse: Hashable, Sendable, Codable {
+    public var protocolVersion: Int
+    public var server: ReplicaID
+    public var serverTime: Int64
+    public var limits: ProtocolLimits
+    /// The record types both sides know: a client holds back changes of other types.
+    public var recordTypes: [String]
+    public var jurisdiction: Jurisdiction
+
+    public init(protocolVersion: Int, server: ReplicaID, serverTime: Int64, limits: ProtocolLimits, recordTypes: [String], jurisdiction: Jurisdiction) {
+        self.protocolVersion = protocolVersion
+        self.server = server
+        self.serverTime = serverTime
+        self.limits = limits
+        self.recordTypes = recordTypes
+        self.jurisdiction = jurisdiction
+    }
+}
+
+/// `POST /v1/push`: a batch of changes, in the sender's log order.
+public struct PushRequest: Hashable, Sendable, Codable {
+    public var protocolVersion: Int
+    public var sender: ReplicaID
+    public var changes: [Change]
+
+    public init(protocolVersion: Int = ProtocolVersion.current, sender: ReplicaID, changes: [Change]) {
+        self.protocolVersion = protocolVersion
+        self.sender = sender
+        self.changes = changes
+    }
+}
+
+/// The receiver's answer for one change.
+public struct ChangeResult: Hashable, Sendable, Codable {
+    public enum Outcome: String, Hashable, Sendable, Codable {
+        /// Merged without conflict; `seq` is the receiver's log sequence.
+        case accepted
+        /// Merged, and a conflict was raised or is still open on a field it touched (`conflicts`).
+        case merged
+        /// Already applied before (a retry): the first outcome stands; nothing was applied twice.
+        case duplicate
+        /// Refused: `rejection` says why. The writer keeps the change to amend it.
+        case rejected
+    }
+
+    public var id: ChangeID
+    public var outcome: Outcome
+    public var seq: UInt64?
+    public var conflicts: [Conflict]?
+    public var rejection: Rejection?
+
+    public init(id: ChangeID, outcome: Outcome, seq: UInt64? = nil, conflicts: [Conflict]? = nil, rejection: Rejection? = nil) {
+        self.id = id
+        self.outcome = outcome
+        self.seq = seq
+        self.conflicts = conflicts
+        self.rejection = rejection
+    }
+}
+
+public struct PushResponse: Hashable, Sendable, Codable {
+    public var protocolVersion: Int
+    public var receiver: ReplicaID
+    public var results: [ChangeResult]
+
+    public init(protocolVersion: Int = ProtocolVersion.current, receiver: ReplicaID, results: [ChangeResult]) {
+        self.protocolVersion = protocolVersion
+        self.receiver = receiver
+        self.results = results
+    }
+}
+
+/// `POST /v1/pull`: the changes after `after` in the receiver's log, within the puller's scope.
+public struct PullRequest: Hashable, Sendable, Codable {
+    public var protocolVersion: Int
+    public var puller: ReplicaID
+    public var after: UInt64
+    public var limit: Int
+
+    public init(protocolVersion: Int = ProtocolVersion.current, puller: ReplicaID, after: UInt64, limit: Int = 1000) {
+        self.protocolVersion = protocolVersion
+        self.puller = puller
+        self.after = after
+        self.limit = limit
+    }
+}
+
+public struct PullResponse: Hashable, Sendable, Codable {
+    public var protocolVersion: Int
+    public var server: ReplicaID
+    public var changes: [Change]
+    /// The cursor to send next time. It covers exactly the entries scanned for this page.
+    public var next: UInt64
+    /// Whether more entries lie after `next`.
+    public var more: Bool
+
+    public init(protocolVersion: Int = ProtocolVersion.current, server: ReplicaID, changes: [Change], next: UInt64, more: Bool) {
+        self.protocolVersion = protocolVersion
+        self.server = server
+        self.changes = changes
+        self.next = next
+        self.more = more
+    }
+}
+
+/// A whole-request failure (the body could not be read, the version is unknown, the credential is bad).
+/// Per-change problems are `Rejection`s inside a `PushResponse` instead.
+public struct ProtocolError: Error, Hashable, Sendable, Codable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    public var field: String?
+
+    public init(code: String, message: String, field: String? = nil) {
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    public var description: String { "\(code)\(field.map { " at \($0)" } ?? ""): \(message)" }
+
+    public static func unsupportedVersion(_ version: Int) -> ProtocolError {
+        ProtocolError(code: "unsupported_protocol_version", message: "Protocol version \(version) is not supported; this receiver speaks \(ProtocolVersion.supported.map(String.init).joined(separator: ", ")).", field: "protocolVersion")
+    }
+}

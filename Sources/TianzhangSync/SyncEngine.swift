@@ -1,0 +1,432 @@
+import Crypto
+import Foundation
+import TianzhangDomain
+
+/// A peer as the engine sees it: its replica id and the jurisdiction its credential grants.
+public struct Peer: Hashable, Sendable {
+    public var replica: ReplicaID
+    public var jurisdiction: Jurisdiction
+
+    public init(replica: ReplicaID, jurisdiction: Jurisdiction) {
+        self.replica = replica
+        self.jurisdiction = jurisdiction
+    }
+}
+
+/// A local edit before it becomes a change.
+public struct Draft: Hashable, Sendable {
+    public var type: RecordType
+    public var id: String
+    public var scope: DivisionCode
+    public var author: String
+    public var fields: [String: FieldOperation]
+
+    public init(type: RecordType, id: String, scope: DivisionCode, author: String, fields: [String: FieldOperation]) {
+        self.type = type
+        self.id = id
+        self.scope = scope
+        self.author = author
+        self.fields = fields
+    }
+}
+
+/// What one pushed batch did at the sender.
+public struct PushSummary: Hashable, Sendable, Codable {
+    public var accepted = 0
+    public var merged = 0
+    public var duplicates = 0
+    public var rejected: [LogEntry] = []
+    public var conflicts: [Conflict] = []
+}
+
+/// What one pulled page did at the puller.
+public struct PullSummary: Hashable, Sendable, Codable {
+    public var applied = 0
+    public var alreadyHad = 0
+    public var confirmedAtCounty = 0
+    public var rejectedByCounty: [ChangeID] = []
+}
+
+/// The sync engine: every rule of the protocol, written once, over any `SyncTransaction`.
+///
+/// Pure: it reads no clock (the caller passes `physicalNow`) and does no I/O of its own; the HTTP
+/// server, the HTTP client and the deterministic simulator all drive the same functions. Every public
+/// function is meant to run inside one store transaction.
+public struct SyncEngine: Sendable {
+    public struct Configuration: Sendable {
+        /// How far ahead of this replica's clock a received stamp may be (default 5 min).
+        public var futureToleranceMilliseconds: Int64 = 5 * 60_000
+        /// The land-class list to check parcel classes against (none: not checked).
+        public var landClasses: LandClassCatalog?
+        public var limits = ProtocolLimits()
+        /// - Warning: for tests only: makes the merge deliberately wrong.
+        public var mergeFault: MergeFault?
+
+        public init(futureToleranceMilliseconds: Int64 = 5 * 60_000, landClasses: LandClassCatalog? = nil, limits: ProtocolLimits = ProtocolLimits()) {
+            self.futureToleranceMilliseconds = futureToleranceMilliseconds
+            self.landClasses = landClasses
+            self.limits = limits
+        }
+    }
+
+    public var configuration: Configuration
+
+    public init(configuration: Configuration = Configuration()) { self.configuration = configuration }
+
+    // MARK: - Opening
+
+    /// Creates the replica's metadata on first use; checks it on later ones.
+    /// - Throws: `ProtocolError` (`replica_mismatch`) when the store belongs to another replica.
+    @discardableResult
+    public func open(replica: ReplicaID, jurisdiction: Jurisdiction, in tx: any SyncTransaction) throws -> ReplicaMeta {
+        if let meta = try tx.meta() {
+            guard meta.replica == replica else {
+                throw ProtocolError(code: "replica_mismatch", message: "This store belongs to \(meta.replica), not \(replica).")
+            }
+            return meta
+        }
+        let meta = ReplicaMeta(replica: replica, jurisdiction: jurisdiction, clock: HLCClock(futureToleranceMilliseconds: configuration.futureToleranceMilliseconds))
+        try tx.saveMeta(meta)
+        return meta
+    }
+
+    func requireMeta(_ tx: any SyncTransaction) throws -> ReplicaMeta {
+        guard let meta = try tx.meta() else {
+            throw ProtocolError(code: "not_initialized", message: "This store has no replica yet; run init first.")
+        }
+        return meta
+    }
+
+    // MARK: - Local writes
+
+    /// Records a local edit: stamps it, checks it as any receiver would, folds it in and queues it.
+    /// - Throws: `Rejection` when a receiver would refuse it (nothing is recorded then).
+    @discardableResult
+    public func record(_ draft: Draft, physicalNow: Int64, in tx: any SyncTransaction) throws -> Change {
+        var meta = try requireMeta(tx)
+        let key = RecordKey(draft.type, draft.id)
+        let existing = try tx.recordState(key)
+        let base = existing?.heads(of: draft.fields.keys) ?? []
+        var clock = meta.clock
+        let change = Change(
+            id: ChangeID(origin: meta.replica, seq: meta.originSeq + 1), recordType: draft.type, recordID: draft.id,
+            scope: draft.scope, hlc: clock.tick(physical: physicalNow), author: draft.author, base: base, fields: draft.fields)
+        let context = AdmissionContext(
+            writerJurisdiction: meta.jurisdiction, physicalNow: max(physicalNow, clock.last.wall),
+            futureToleranceMilliseconds: configuration.futureToleranceMilliseconds, existing: existing, landClasses: configuration.landClasses)
+        if let rejection = Admission.check(change, context: context) { throw rejection }
+        meta.clock = clock
+        meta.originSeq += 1
+        try tx.saveMeta(meta)
+        _ = try tx.appendLog(change, delivery: meta.replica.kind == .hub ? .atCounty : .pending, rejection: nil)
+        try fold(change, into: existing, key: key, tx)
+        return change
+    }
+
+    /// Re-sends a rejected change of this replica as a new change, with corrected fields.
+    /// The rejected entry stays in the log, linked to its amendment.
+    /// - Throws: `ProtocolError` (`not_amendable`) unless the change is this replica's and rejected;
+    ///   `Rejection` when the amended change would be refused too.
+    @discardableResult
+    public func amend(_ id: ChangeID, fields: [String: FieldOperation]? = nil, scope: DivisionCode? = nil, physicalNow: Int64, in tx: any SyncTransaction) throws -> Change {
+        let meta = try requireMeta(tx)
+        guard var entry = try tx.logEntry(id), entry.delivery == .rejected, id.origin == meta.replica, entry.amendedBy == nil,
+            let type = entry.change.recordType
+        else {
+            throw ProtocolError(code: "not_amendable", message: "Change \(id) is not a rejected, unamended change of this replica.")
+        }
+        let amended = try record(
+            Draft(type: type, id: entry.change.recordID, scope: scope ?? entry.change.scope, author: entry.change.author, fields: fields ?? entry.change.fields),
+            physicalNow: physicalNow, in: tx)
+        entry.amendedBy = amended.id
+        try tx.updateLog(entry)
+        return amended
+    }
+
+    // MARK: - Receiving a push
+
+    /// Applies a pushed batch: each change at most once, each answered on its own, so a refused change
+    /// never holds back the ones behind it. At the hub, receipts for the batch's origins are recorded
+    /// in the same transaction.
+    /// - Parameters:
+    ///   - sender: the authenticated pusher.
+    ///   - originJurisdiction: the enrolled jurisdiction of a change's origin, when the receiver knows it.
+    public func receive(
+        _ request: PushRequest, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction? = { _ in nil },
+        physicalNow: Int64, in tx: any SyncTransaction
+    ) throws -> PushResponse {
+        var meta = try requireMeta(tx)
+        let isHub = meta.replica.kind == .hub
+        var results: [ChangeResult] = []
+        var receipts: [ReplicaID: (scope: DivisionCode, accepted: [JSONValue], rejected: [JSONValue])] = [:]
+        func noteReceipt(_ change: Change, rejection: Rejection?) {
+            guard isHub, change.origin.kind != .hub else { return }
+            let home = (originJurisdiction(change.origin) ?? (change.origin == sender.replica ? sender.jurisdiction : nil)).map(Self.home)
+            var receipt = receipts[change.origin] ?? (home ?? change.scope, [], [])
+            if let rejection {
+                receipt.rejected.append(JSONValue(encoding: ReceiptRejection(seq: change.id.seq, rejection: rejection)))
+            } else {
+                receipt.accepted.append(.number(Double(change.id.seq)))
+            }
+            receipts[change.origin] = receipt
+        }
+        for change in request.changes {
+            if let entry = try tx.logEntry(change.id) {
+                results.append(entry.delivery == .rejected
+                    ? ChangeResult(id: change.id, outcome: .rejected, rejection: entry.rejection)
+                    : ChangeResult(id: change.id, outcome: .duplicate, seq: entry.seq))
+                continue
+            }
+            if let rejection = try tx.receivedRejection(change.id) {
+                results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
+                continue
+            }
+            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, physicalNow: physicalNow, tx) {
+                try tx.saveReceivedRejection(change.id, rejection)
+                results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
+                noteReceipt(change, rejection: rejection)
+                continue
+            }
+            meta.clock.observe(change.hlc, physical: physicalNow)
+            let seq = try tx.appendLog(change, delivery: isHub ? .atCounty : .pending, rejection: nil)
+            let key = change.key!
+            let state = try fold(change, into: try tx.recordState(key), key: key, tx)
+            let open = state.conflicts.filter { $0.status == .open && change.fields[$0.field] != nil }
+            results.append(ChangeResult(id: change.id, outcome: open.isEmpty ? .accepted : .merged, seq: seq, conflicts: open.isEmpty ? nil : open))
+            noteReceipt(change, rejection: nil)
+        }
+        try tx.saveMeta(meta)
+        for origin in receipts.keys.sorted() {
+            let receipt = receipts[origin]!
+            var fields: [String: FieldOperation] = [:]
+            if !receipt.accepted.isEmpty { fields["accepted"] = .add(receipt.accepted) }
+            if !receipt.rejected.isEmpty { fields["rejected"] = .add(receipt.rejected) }
+            try record(Draft(type: .receipt, id: origin.rawValue, scope: receipt.scope, author: meta.replica.rawValue, fields: fields), physicalNow: physicalNow, in: tx)
+        }
+        return PushResponse(receiver: meta.replica, results: results)
+    }
+
+    /// Where an origin's receipt record lives: a division every puller entitled to it covers
+    /// (the county, the township, or the first of a patrol's villages). It never changes.
+    static func home(_ jurisdiction: Jurisdiction) -> DivisionCode {
+        switch jurisdiction {
+        case .county(let code), .township(let code): code
+        case .villages(let codes): codes.min()!
+        }
+    }
+
+    func admit(
+        _ change: Change, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction?, meta: ReplicaMeta,
+        physicalNow: Int64, _ tx: any SyncTransaction
+    ) throws -> Rejection? {
+        if change.origin.kind == .hub && change.origin != meta.replica {
+            return Rejection(.originMismatch, "Only the hub itself writes changes with a hub origin; \(change.origin) is not this hub.", field: "origin")
+        }
+        if sender.replica.kind == .patrol && change.origin != sender.replica {
+            return Rejection(.originMismatch, "A patrol device pushes only its own changes; \(sender.replica) sent one of \(change.origin).", field: "origin")
+        }
+        if change.origin == meta.replica {
+            return Rejection(.originMismatch, "Change \(change.id) claims this receiver as its origin, but it has no such change.", field: "origin")
+        }
+        if !sender.jurisdiction.covers(change.scope) {
+            return Rejection(.outsideJurisdiction, "Record \(change.recordTypeName)/\(change.recordID) lies in \(change.scope), outside sender \(sender.replica)'s jurisdiction (\(Admission.describe(sender.jurisdiction))).", field: "scope")
+        }
+        let writer = change.origin == sender.replica ? sender.jurisdiction : (originJurisdiction(change.origin) ?? sender.jurisdiction)
+        let existing = try change.key.flatMap { try tx.recordState($0) }
+        let context = AdmissionContext(
+            writerJurisdiction: writer, physicalNow: physicalNow, futureToleranceMilliseconds: configuration.futureToleranceMilliseconds,
+            existing: existing, landClasses: configuration.landClasses)
+        return Admission.check(change, context: context)
+    }
+
+    // MARK: - Serving a pull
+
+    /// A page of this replica's log after the puller's cursor, within its jurisdiction, without the
+    /// puller's own changes and without refused ones.
+    public func servePull(_ request: PullRequest, for puller: Peer, in tx: any SyncTransaction) throws -> PullResponse {
+        let meta = try requireMeta(tx)
+        let limit = max(1, min(request.limit, configuration.limits.pageChangesMax))
+        let page = try tx.logPage(after: request.after, in: puller.jurisdiction, excluding: puller.replica, limit: limit)
+        return PullResponse(
+            server: meta.replica, changes: page.entries.filter { $0.delivery != .rejected }.map(\.change),
+            next: page.scannedThrough, more: page.more)
+    }
+
+    // MARK: - Pushing
+
+    /// The next batch of this replica's outbox (its own and relayed changes not yet upstream).
+    public func nextPush(limit: Int? = nil, in tx: any SyncTransaction) throws -> PushRequest? {
+        let meta = try requireMeta(tx)
+        let entries = try tx.pendingEntries(limit: limit ?? configuration.limits.batchChangesMax)
+        return entries.isEmpty ? nil : PushRequest(sender: meta.replica, changes: entries.map(\.change))
+    }
+
+    /// Records the receiver's answers: delivered changes leave the outbox; refused ones are kept,
+    /// marked with the reason, and taken out of the merged state.
+    public func handle(_ response: PushResponse, in tx: any SyncTransaction) throws -> PushSummary {
+        var summary = PushSummary()
+        for result in response.results {
+            guard var entry = try tx.logEntry(result.id) else { continue }
+            switch result.outcome {
+            case .accepted, .merged, .duplicate:
+                switch result.outcome {
+                case .accepted: summary.accepted += 1
+                case .merged: summary.merged += 1
+                default: summary.duplicates += 1
+                }
+                summary.conflicts += result.conflicts ?? []
+                if entry.delivery == .pending || (entry.delivery == .forwarded && response.receiver.kind == .hub) {
+                    entry.delivery = response.receiver.kind == .hub ? .atCounty : .forwarded
+                    try tx.updateLog(entry)
+                }
+            case .rejected:
+                let rejection = result.rejection ?? Rejection(.invalidValue, "Refused without a reason.")
+                let marked = try markRejected(entry, rejection, tx)
+                summary.rejected.append(marked)
+            }
+        }
+        return summary
+    }
+
+    @discardableResult
+    func markRejected(_ entry: LogEntry, _ rejection: Rejection, _ tx: any SyncTransaction) throws -> LogEntry {
+        var entry = entry
+        guard entry.delivery != .rejected else { return entry }
+        entry.delivery = .rejected
+        entry.rejection = rejection
+        try tx.updateLog(entry)
+        if let key = entry.change.key { try refold(key, tx) }
+        return entry
+    }
+
+    // MARK: - Applying a pulled page
+
+    /// Applies a pulled page and advances the checkpoint for `upstream` in the same transaction, so the
+    /// checkpoint never runs ahead of the data it covers.
+    public func apply(_ response: PullResponse, from upstream: String, physicalNow: Int64, in tx: any SyncTransaction) throws -> PullSummary {
+        var meta = try requireMeta(tx)
+        var summary = PullSummary()
+        let fromHub = response.server.kind == .hub
+        for change in response.changes {
+            guard let key = change.key else { continue }  // a type from a newer version: not ours to merge
+            if var entry = try tx.logEntry(change.id) {
+                summary.alreadyHad += 1
+                if fromHub && (entry.delivery == .pending || entry.delivery == .forwarded) {
+                    entry.delivery = .atCounty
+                    try tx.updateLog(entry)
+                    summary.confirmedAtCounty += 1
+                }
+                continue
+            }
+            meta.clock.observe(change.hlc, physical: physicalNow)
+            if let rejection = try rejectionByReceipt(change.id, tx) {
+                _ = try tx.appendLog(change, delivery: .rejected, rejection: rejection)
+                continue
+            }
+            _ = try tx.appendLog(change, delivery: .received, rejection: nil)
+            try fold(change, into: try tx.recordState(key), key: key, tx)
+            summary.applied += 1
+            if key.type == .receipt {
+                let outcome = try processReceipt(change, tx)
+                summary.confirmedAtCounty += outcome.confirmed
+                summary.rejectedByCounty += outcome.rejected
+            }
+        }
+        try tx.saveMeta(meta)
+        try tx.saveCheckpoint(peer: upstream, cursor: response.next)
+        return summary
+    }
+
+    func rejectionByReceipt(_ id: ChangeID, _ tx: any SyncTransaction) throws -> Rejection? {
+        guard let receipt = try tx.recordState(RecordKey(.receipt, id.origin.rawValue)) else { return nil }
+        for element in receipt.registers["rejected"]?.elements ?? [] {
+            if let note = try? element.decode(as: ReceiptRejection.self), note.seq == id.seq { return note.rejection }
+        }
+        return nil
+    }
+
+    func processReceipt(_ change: Change, _ tx: any SyncTransaction) throws -> (confirmed: Int, rejected: [ChangeID]) {
+        guard let origin = try? ReplicaID(change.recordID) else { return (0, []) }
+        var confirmed = 0
+        var rejected: [ChangeID] = []
+        if case .add(let seqs) = change.fields["accepted"] {
+            for seq in seqs.compactMap(\.numberValue) {
+                guard var entry = try tx.logEntry(ChangeID(origin: origin, seq: UInt64(seq))) else { continue }
+                if entry.delivery == .pending || entry.delivery == .forwarded || entry.delivery == .received {
+                    if entry.delivery != .received { confirmed += 1 }
+                    entry.delivery = entry.delivery == .received ? .received : .atCounty
+                    try tx.updateLog(entry)
+                }
+            }
+        }
+        if case .add(let notes) = change.fields["rejected"] {
+            for note in notes.compactMap({ try? $0.decode(as: ReceiptRejection.self) }) {
+                let id = ChangeID(origin: origin, seq: note.seq)
+                guard let entry = try tx.logEntry(id), entry.delivery != .rejected else { continue }
+                try markRejected(entry, note.rejection, tx)
+                rejected.append(id)
+            }
+        }
+        return (confirmed, rejected)
+    }
+
+    // MARK: - Folding
+
+    @discardableResult
+    func fold(_ change: Change, into existing: RecordState?, key: RecordKey, _ tx: any SyncTransaction) throws -> RecordState {
+        var state = existing ?? RecordState(first: change, key: key)
+        state.apply(change, fault: configuration.mergeFault)
+        try tx.saveRecordState(state)
+        return state
+    }
+
+    /// Rebuilds a record from its changes that still stand (after one was refused upstream).
+    func refold(_ key: RecordKey, _ tx: any SyncTransaction) throws {
+        let changes = try tx.foldableChanges(of: key).sorted { $0.id < $1.id }
+        guard let first = changes.first else {
+            try tx.deleteRecordState(key)
+            return
+        }
+        var state = RecordState(first: first, key: key)
+        for change in changes.dropFirst() { state.apply(change, fault: configuration.mergeFault) }
+        try tx.saveRecordState(state)
+    }
+
+    // MARK: - Inspection
+
+    /// A digest of every record in `jurisdiction`: equal digests mean equal merged states (and equal
+    /// conflicts). Hex SHA-256 over the canonical JSON of each record, in key order.
+    public func digest(of jurisdiction: Jurisdiction, in tx: any SyncTransaction) throws -> String {
+        StateDigest.of(try tx.recordStates(in: jurisdiction))
+    }
+
+    /// Every conflict on records in `jurisdiction`, open ones first.
+    public func conflicts(in jurisdiction: Jurisdiction, in tx: any SyncTransaction) throws -> [Conflict] {
+        try tx.recordStates(in: jurisdiction).flatMap(\.conflicts).sorted { ($0.status == .open ? 0 : 1, $0.id) < ($1.status == .open ? 0 : 1, $1.id) }
+    }
+
+    /// Where one of this replica's changes stands.
+    public func delivery(of id: ChangeID, in tx: any SyncTransaction) throws -> LogEntry? { try tx.logEntry(id) }
+}
+
+/// One refused change, as carried by a receipt.
+public struct ReceiptRejection: Hashable, Sendable, Codable {
+    public var seq: UInt64
+    public var rejection: Rejection
+}
+
+/// The state digest: how two replicas compare their states cheaply.
+public enum StateDigest {
+    public static func of(_ states: [RecordState]) -> String {
+        var hasher = SHA256()
+        for state in states.sorted(by: { $0.key < $1.key }) {
+            hasher.update(data: Array(state.key.description.utf8))
+            hasher.update(data: [0])
+            hasher.update(data: Array(state.materialized.canonicalText.utf8))
+            hasher.update(data: [0])
+            hasher.update(data: Canonical.data(state.conflicts))
+            hasher.update(data: [0x0A])
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,95 @@
+import TianzhangDomain
+
+/// Where a logged change stands on its way to the county.
+public enum Delivery: String, Hashable, Sendable, Codable {
+    /// Waiting to be pushed to this replica's upstream.
+    case pending
+    /// The next hop (a township node) has it; the county has not confirmed it yet.
+    case forwarded
+    /// The county hub holds it (confirmed by a push result from the hub, or by a receipt).
+    case atCounty = "at_county"
+    /// Came down from upstream: nothing to send.
+    case received
+    /// Refused by a receiver; `rejection` says why. Kept to be amended; never folded into state.
+    case rejected
+}
+
+/// One entry of a replica's change log.
+public struct LogEntry: Hashable, Sendable, Codable {
+    /// This replica's log sequence (its pull cursor space).
+    public var seq: UInt64
+    public var change: Change
+    public var delivery: Delivery
+    public var rejection: Rejection?
+    /// The change that amended this rejected one, if any.
+    public var amendedBy: ChangeID?
+
+    public init(seq: UInt64, change: Change, delivery: Delivery, rejection: Rejection? = nil, amendedBy: ChangeID? = nil) {
+        self.seq = seq
+        self.change = change
+        self.delivery = delivery
+        self.rejection = rejection
+        self.amendedBy = amendedBy
+    }
+}
+
+/// A replica's own persistent facts.
+public struct ReplicaMeta: Hashable, Sendable, Codable {
+    public var replica: ReplicaID
+    public var jurisdiction: Jurisdiction
+    public var clock: HLCClock
+    /// The last sequence number this replica gave one of its own changes.
+    public var originSeq: UInt64
+
+    public init(replica: ReplicaID, jurisdiction: Jurisdiction, clock: HLCClock = HLCClock(), originSeq: UInt64 = 0) {
+        self.replica = replica
+        self.jurisdiction = jurisdiction
+        self.clock = clock
+        self.originSeq = originSeq
+    }
+}
+
+/// The primitive reads and writes of one store transaction. The engine composes them; a store runs
+/// the whole composition in one transaction, so a crash at any point loses nothing and applies
+/// nothing twice. Implementations: `InMemorySyncStore` (the reference model), SQLite, PostgreSQL.
+public protocol SyncTransaction {
+    func meta() throws -> ReplicaMeta?
+    func saveMeta(_ meta: ReplicaMeta) throws
+
+    func recordState(_ key: RecordKey) throws -> RecordState?
+    /// Saves the merged state and its materialized row.
+    func saveRecordState(_ state: RecordState) throws
+    /// Removes a record whose every change was rejected.
+    func deleteRecordState(_ key: RecordKey) throws
+    /// Every record state whose scope lies in `jurisdiction`, in key order.
+    func recordStates(in jurisdiction: Jurisdiction) throws -> [RecordState]
+
+    func logEntry(_ id: ChangeID) throws -> LogEntry?
+    /// Appends a change; returns its new log sequence.
+    func appendLog(_ change: Change, delivery: Delivery, rejection: Rejection?) throws -> UInt64
+    func updateLog(_ entry: LogEntry) throws
+    /// The logged changes of one record that are not rejected.
+    func foldableChanges(of key: RecordKey) throws -> [Change]
+    /// Entries after `after` whose change scope lies in `jurisdiction` and whose origin is not
+    /// `excluding`, at most `limit`; also returns how far the scan went (the next cursor).
+    func logPage(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?, limit: Int) throws -> (entries: [LogEntry], scannedThrough: UInt64, more: Bool)
+    /// Entries waiting to go upstream, in log order.
+    func pendingEntries(limit: Int) throws -> [LogEntry]
+    /// Entries with the given delivery, in log order.
+    func entries(delivery: Delivery) throws -> [LogEntry]
+
+    /// What this replica answered, as a receiver, for a change it refused (so a retry gets the same answer).
+    func receivedRejection(_ id: ChangeID) throws -> Rejection?
+    func saveReceivedRejection(_ id: ChangeID, _ rejection: Rejection) throws
+
+    func checkpoint(peer: String) throws -> UInt64
+    func saveCheckpoint(peer: String, cursor: UInt64) throws
+}
+
+/// A store that runs closures in transactions.
+public protocol SyncStore: Sendable {
+    /// Runs `body` in one write transaction: all of it is committed, or none.
+    func write<T>(_ body: (any SyncTransaction) throws -> T) throws -> T
+    /// Runs `body` on a consistent snapshot.
+    func read<T>(_ body: (any SyncTransaction) throws -> T) throws -> T
+}
