@@ -220,6 +220,30 @@ public struct RecordState: Hashable, Sendable, Codable {
         }
     }
 
+    /// The join of two states of the same record (state-based merge): the union of their changes.
+    /// Equal to folding both states' changes together, in any order.
+    public func merged(with other: RecordState) -> RecordState {
+        precondition(key == other.key, "merging states of different records")
+        var result = self
+        result.changes.formUnion(other.changes)
+        if FieldWrite.lwwBefore(result.scopeStamp, other.scopeStamp) {
+            result.scopeStamp = other.scopeStamp
+            result.scope = other.scope
+        }
+        for (field, theirs) in other.registers {
+            var register = result.registers[field] ?? FieldRegister()
+            register.superseded.formUnion(theirs.superseded)
+            let known = Set(register.heads.map(\.id))
+            register.heads += theirs.heads.filter { !known.contains($0.id) }
+            register.writes.formUnion(theirs.writes)
+            register.heads.removeAll { register.superseded.contains($0.id) }
+            register.heads.sort { $0.id < $1.id }
+            register.elements = Array(Set(register.elements).union(theirs.elements)).sorted()
+            result.registers[field] = register
+        }
+        return result
+    }
+
     /// The heads of the given fields: what a writer puts in `base` when it edits them.
     public func heads(of fields: some Sequence<String>) -> [ChangeID] {
         var result = Set<ChangeID>()

@@ -1,0 +1,173 @@
+import PropertyBased
+import Testing
+import TianzhangDomain
+import TianzhangSync
+
+/// Random histories of one record: writes to a few fields from a few origins, each building on a random
+/// subset of earlier writes, with random clocks (including clocks far behind).
+enum History {
+    static let origins = ["node:371312001", "node:371312004", "patrol:p1", "hub:371312"].map { try! ReplicaID($0) }
+    static let fields = ["summary", "status", "assignees", "violation"]
+    static let statuses: [CaseStatus] = [.reported, .verifying, .confirmed, .dismissed, .stopped, .rectifying, .rectified, .closed]
+    static let scope = try! DivisionCode("371312001201")
+
+    /// The library's generator draws the shape; `make` turns it into changes.
+    static let generator = Gen.int(in: 0...Int(Int32.max)).array(of: 1...14)
+
+    static func make(_ draws: [Int]) -> [Change] {
+        var rng = SplitMix64(seed: UInt64(bitPattern: Int64(draws.reduce(17) { $0 &* 31 &+ $1 })))
+        var changes: [Change] = []
+        var seqs: [ReplicaID: UInt64] = [:]
+        for draw in draws {
+            let origin = origins[draw % origins.count]
+            seqs[origin, default: 0] += 1
+            let field = fields[(draw / 7) % fields.count]
+            let base = changes.filter { _ in rng.chance(0.4) }.map(\.id)
+            let operation: FieldOperation
+            switch field {
+            case "assignees": operation = .add([.string("officer-\(draw % 3)")])
+            case "status":
+                let status = statuses[(draw / 3) % statuses.count]
+                operation = .set(WorkflowValue(status: status, round: 1 + (draw / 11) % 2).json)
+            default: operation = .set(.string("v\(draw % 4)"))
+            }
+            let hlc = HLC(wall: 1_000_000 + Int64(rng.next() % 5_000), counter: UInt32(rng.next() % 3))
+            changes.append(Change(
+                id: ChangeID(origin: origin, seq: seqs[origin]!), recordType: .enforcementCase, recordID: "CASE1", scope: scope,
+                hlc: hlc, author: "a", base: base, fields: [field: operation]))
+        }
+        return changes
+    }
+
+    static func fold(_ changes: [Change]) -> RecordState? {
+        guard let first = changes.first else { return nil }
+        var state = RecordState(first: first, key: RecordKey(.enforcementCase, "CASE1"))
+        for change in changes.dropFirst() { state.apply(change) }
+        return state
+    }
+}
+
+@Suite("Merge laws (property-based, pinned seeds)")
+struct MergePropertyTests {
+    @Test("folding the same changes in any order gives the same state (commutativity)")
+    func orderDoesNotMatter() {
+        var rng = Xoshiro(seed: (0x7A, 0x6E, 0x67, 0x31))
+        for _ in 0..<500 {
+            let changes = History.make(History.generator.run(using: &rng))
+            let shuffled = changes.shuffled(using: &rng)
+            let a = History.fold(changes)!, b = History.fold(shuffled)!
+            #expect(a.materialized == b.materialized)
+            #expect(a.conflicts == b.conflicts)
+            #expect(StateDigest.of([a]) == StateDigest.of([b]))
+        }
+    }
+
+    @Test("joining states groups any way (associativity) and agrees with folding")
+    func groupingDoesNotMatter() {
+        var rng = Xoshiro(seed: (0x41, 0x53, 0x53, 0x4F))
+        for _ in 0..<500 {
+            let changes = History.make(History.generator.run(using: &rng))
+            guard changes.count >= 3 else { continue }
+            let cut1 = Int.random(in: 1..<changes.count - 1, using: &rng)
+            let cut2 = Int.random(in: cut1 + 1..<changes.count, using: &rng)
+            let x = History.fold(Array(changes[..<cut1]))!
+            let y = History.fold(Array(changes[cut1..<cut2]))!
+            let z = History.fold(Array(changes[cut2...]))!
+            let left = x.merged(with: y).merged(with: z)
+            let right = x.merged(with: y.merged(with: z))
+            let whole = History.fold(changes)!
+            #expect(left.materialized == right.materialized)
+            #expect(left.materialized == whole.materialized)
+            #expect(left.conflicts == whole.conflicts)
+            #expect(y.merged(with: x).materialized == x.merged(with: y).materialized)
+        }
+    }
+
+    @Test("applying a change again, or joining a state with itself, changes nothing (idempotence)")
+    func repeatsChangeNothing() {
+        var rng = Xoshiro(seed: (0x1D, 0xE4, 0x90, 0x7E))
+        for _ in 0..<500 {
+            let changes = History.make(History.generator.run(using: &rng))
+            var state = History.fold(changes)!
+            let before = state
+            for change in changes.shuffled(using: &rng) { #expect(state.apply(change) == false) }
+            #expect(state == before)
+            #expect(before.merged(with: before) == before)
+        }
+    }
+
+    @Test("a write that builds on every head ends the conflict, on every replica")
+    func resolutionClosesConflict() {
+        var rng = Xoshiro(seed: (0x0C, 0x0F, 0x11, 0x1C))
+        var resolvedSome = 0
+        for _ in 0..<300 {
+            let changes = History.make(History.generator.run(using: &rng))
+            let state = History.fold(changes)!
+            guard let open = state.conflicts.first(where: { $0.status == .open && $0.rule == .lastWriterWins }) else { continue }
+            let heads = state.heads(of: [open.field])
+            let resolver = Change(
+                id: ChangeID(origin: try! ReplicaID("hub:371312"), seq: 999), recordType: .enforcementCase, recordID: "CASE1",
+                scope: History.scope, hlc: HLC(wall: 1), author: "dispatcher", base: heads, fields: [open.field: .set("decided")])
+            let resolved = History.fold((changes + [resolver]).shuffled(using: &rng))!
+            let conflict = resolved.conflicts.first { $0.field == open.field }
+            #expect(conflict?.status == .resolved)
+            #expect(conflict?.winner.id == resolver.id)
+            #expect(resolved.materialized[open.field] == "decided", "a resolution wins even with an older clock")
+            resolvedSome += 1
+        }
+        #expect(resolvedSome > 20)
+    }
+}
+
+@Suite("Hybrid logical clock (property-based, pinned seeds)")
+struct ClockPropertyTests {
+    @Test("ticks never go backwards, whatever the device clock does")
+    func monotonic() {
+        var rng = Xoshiro(seed: (0xC1, 0x0C, 0x4B, 0x00))
+        let jumps = Gen.int(in: -10_800_000...600_000).array(of: 1...50)
+        for _ in 0..<300 {
+            var clock = HLCClock()
+            var physical: Int64 = 1_700_000_000_000
+            var last = HLC.zero
+            for jump in jumps.run(using: &rng) {
+                physical += Int64(jump)
+                let stamp = clock.tick(physical: physical)
+                #expect(stamp > last)
+                #expect(stamp.wall >= physical)
+                last = stamp
+            }
+        }
+    }
+
+    @Test("after observing a stamp, the next tick is later than it (unless it was too far ahead)")
+    func observeMovesPast() {
+        var rng = Xoshiro(seed: (0x0B, 0x5E, 0x4F, 0xED))
+        let offsets = Gen.int(in: -10_800_000...3_600_000).array(of: 1...30)
+        for _ in 0..<300 {
+            var clock = HLCClock(futureToleranceMilliseconds: 300_000)
+            let physical: Int64 = 1_700_000_000_000
+            for offset in offsets.run(using: &rng) {
+                let remote = HLC(wall: physical + Int64(offset), counter: UInt32(abs(offset) % 5))
+                let before = clock.last
+                let absorbed = clock.observe(remote, physical: physical)
+                #expect(absorbed == (Int64(offset) <= 300_000))
+                let next = clock.tick(physical: physical)
+                #expect(next > before)
+                if absorbed { #expect(next > remote) } else { #expect(next.wall < remote.wall) }
+            }
+        }
+    }
+
+    @Test("stamps round-trip through their wire form")
+    func wireForm() {
+        var rng = Xoshiro(seed: (1, 2, 3, 4))
+        let walls = Gen.int(in: 0...Int(Int64.max / 2))
+        for _ in 0..<500 {
+            let stamp = HLC(wall: Int64(walls.run(using: &rng)), counter: UInt32.random(in: 0...UInt32.max, using: &rng))
+            #expect(HLC(stamp.description) == stamp)
+        }
+        #expect(HLC("12-x") == nil)
+        #expect(HLC("-1-0") == nil)
+        #expect(HLC("5") == nil)
+    }
+}
