@@ -134,6 +134,8 @@ public struct Division: Hashable, Sendable, Codable {
 }
 
 /// A jurisdiction a writer or reader is bound to: a whole county, one township, or a set of villages.
+///
+/// JSON: `{"county": "371312"}`, `{"township": "371312001"}` or `{"villages": ["371312001201", …]}`.
 public enum Jurisdiction: Hashable, Sendable, Codable {
     case county(DivisionCode)
     case township(DivisionCode)
@@ -145,6 +147,41 @@ public enum Jurisdiction: Hashable, Sendable, Codable {
         case .county(let county): county.contains(code)
         case .township(let township): township.contains(code)
         case .villages(let villages): villages.contains { $0.contains(code) }
+        }
+    }
+}
+
+extension Jurisdiction {
+    private enum Keys: String, CodingKey { case county, township, villages }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        if let county = try container.decodeIfPresent(DivisionCode.self, forKey: .county) {
+            guard county.level == .county else {
+                throw DecodingError.dataCorruptedError(forKey: .county, in: container, debugDescription: "\(county) is not a county code.")
+            }
+            self = .county(county)
+        } else if let township = try container.decodeIfPresent(DivisionCode.self, forKey: .township) {
+            guard township.level == .township else {
+                throw DecodingError.dataCorruptedError(forKey: .township, in: container, debugDescription: "\(township) is not a township code.")
+            }
+            self = .township(township)
+        } else if let villages = try container.decodeIfPresent([DivisionCode].self, forKey: .villages) {
+            guard !villages.isEmpty, villages.allSatisfy({ $0.level == .village }) else {
+                throw DecodingError.dataCorruptedError(forKey: .villages, in: container, debugDescription: "villages must be a non-empty list of 12-digit codes.")
+            }
+            self = .villages(Set(villages))
+        } else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "A jurisdiction is {\"county\": …}, {\"township\": …} or {\"villages\": […]}."))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        switch self {
+        case .county(let code): try container.encode(code, forKey: .county)
+        case .township(let code): try container.encode(code, forKey: .township)
+        case .villages(let codes): try container.encode(codes.sorted(), forKey: .villages)
         }
     }
 }

@@ -106,7 +106,7 @@ public enum Admission {
                 try polygon.validate()
             case (.parcel, "landClass"):
                 guard let code = value.stringValue else { return Rejection(.invalidValue, "landClass must be a string.", field: path) }
-                _ = try context.landClasses?.landClass(code)
+                _ = try context.landClasses?.landClass(code, field: nil)
             case (.parcel, "village"), (.enforcementCase, "village"):
                 if value != .null {
                     guard let text = value.stringValue else { return Rejection(.invalidValue, "village must be a 12-digit code.", field: path) }
@@ -199,6 +199,7 @@ public enum Admission {
 
     static func checkCaseCreation(object: [String: JSONValue], change: Change) -> Rejection? {
         var flattened = object
+        for field in ["assignees", "parcelIDs"] where flattened[field] == nil { flattened[field] = .array([]) }
         if let status = object["status"], let workflow = WorkflowValue(status) {
             flattened["status"] = .string(workflow.status.rawValue)
             flattened["round"] = .number(Double(workflow.round))

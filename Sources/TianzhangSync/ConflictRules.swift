@@ -53,6 +53,16 @@ public enum RuleBook {
         }
     }
 
+    /// The order of values under the `maximum` rule: numbers by value; task statuses open < completed.
+    public static func rank(_ value: JSONValue) -> Double {
+        switch value {
+        case .number(let number): number
+        case .string("open"): 0
+        case .string("completed"): 1
+        default: -1
+        }
+    }
+
     /// Record types only the hub creates or changes.
     public static let hubOnlyTypes: Set<RecordType> = [.division, .receipt]
 
@@ -77,8 +87,9 @@ public struct WorkflowValue: Hashable, Sendable, Codable {
     public var json: JSONValue { JSONValue(encoding: self) }
 
     public init?(_ value: JSONValue) {
-        guard let decoded = try? value.decode(as: WorkflowValue.self), decoded.round >= 1 else { return nil }
+        guard var decoded = try? value.decode(as: WorkflowValue.self), decoded.round >= 1 else { return nil }
         if let decision = decoded.decision, !decision.isDecision { return nil }
+        if decoded.status.isDecision { decoded.decision = decoded.status }
         self = decoded
     }
 

@@ -66,7 +66,7 @@ public struct FieldRegister: Hashable, Sendable, Codable {
             return (winner, winner.value, distinct ? .divergentImmutable : nil)
         case .maximum:
             let winner = heads.max { a, b in
-                (a.value.numberValue ?? 0, a.value.stringValue ?? "", a.hlc, a.id) < (b.value.numberValue ?? 0, b.value.stringValue ?? "", b.hlc, b.id)
+                (RuleBook.rank(a.value), a.hlc, a.id) < (RuleBook.rank(b.value), b.hlc, b.id)
             }
             return (winner, winner?.value, nil)
         case .workflow:

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+import TianzhangDomain
+import TianzhangSync
+
+/// Loads `Protocol/vectors/…` (normative): if code and spec drift apart, these fail.
+enum Vectors {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Protocol/vectors")
+
+    static func files(_ folder: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.sorted()
+    }
+
+    static func load(_ folder: String, _ name: String) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: root.appendingPathComponent(folder).appendingPathComponent(name)))
+    }
+
+    /// The real GB/T 21010 list, read from the project's copy.
+    static func landClasses() throws -> LandClassCatalog {
+        let url = root.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/TianzhangReference/Resources/land-classes-gbt21010-2017.csv")
+        return try LandClassCatalog(csv: String(decoding: Data(contentsOf: url), as: UTF8.self))
+    }
+
+    static func changes(_ value: JSONValue?) throws -> [Change] {
+        try (value?.arrayValue ?? []).map { try $0.decode(as: Change.self) }
+    }
+
+    static func fold(_ changes: [Change]) -> RecordState {
+        var state = RecordState(first: changes[0], key: changes[0].key!)
+        for change in changes.dropFirst() { state.apply(change) }
+        return state
+    }
+
+    /// Every ordering of up to 5 changes; a fixed sample of orderings beyond that.
+    static func orderings(_ changes: [Change]) -> [[Change]] {
+        func permutations(_ items: [Change]) -> [[Change]] {
+            guard items.count > 1 else { return [items] }
+            return items.indices.flatMap { i -> [[Change]] in
+                var rest = items
+                let head = rest.remove(at: i)
+                return permutations(rest).map { [head] + $0 }
+            }
+        }
+        if changes.count <= 5 { return permutations(changes) }
+        var rng = SplitMix64(seed: 7)
+        return (0..<200).map { _ in changes.shuffled(using: &rng) }
+    }
+}
+
+@Suite("Golden vectors (Protocol/vectors)")
+struct GoldenVectorTests {
+    @Test("the vector folders are present and non-empty")
+    func vectorsExist() {
+        #expect(Vectors.files("merge").count >= 15)
+        #expect(Vectors.files("admission").count >= 15)
+        #expect(Vectors.files("messages").count >= 6)
+    }
+
+    @Test("merge vectors: every ordering gives the expected state and conflicts", arguments: Vectors.files("merge"))
+    func mergeVector(file: String) throws {
+        let vector = try Vectors.load("merge", file)
+        let changes = try Vectors.changes(vector["changes"])
+        let expect = try #require(vector["expect"])
+        for ordering in Vectors.orderings(changes) {
+            let state = Vectors.fold(ordering)
+            for (field, value) in expect["fields"]?.objectValue ?? [:] {
+                #expect(state.materialized[field] == value, "\(file): \(field) in order \(ordering.map(\.id.description))")
+            }
+            let conflicts = state.conflicts.map { conflict -> JSONValue in
+                .object([
+                    "field": .string(conflict.field), "kind": .string(conflict.kind.rawValue), "status": .string(conflict.status.rawValue),
+                    "winner": .string(conflict.winner.id.description), "others": .array(conflict.others.map { .string($0.description) }),
+                ])
+            }
+            #expect(conflicts == expect["conflicts"]?.arrayValue ?? [], "\(file) in order \(ordering.map(\.id.description))")
+            if let count = expect["changeCount"]?.numberValue { #expect(state.changes.count == Int(count)) }
+        }
+    }
+
+    @Test("admission vectors: each bad change is refused with its documented code and field", arguments: Vectors.files("admission"))
+    func admissionVector(file: String) throws {
+        let vector = try Vectors.load("admission", file)
+        let change = try #require(try vector["change"]?.decode(as: Change.self))
+        let context = try #require(vector["context"])
+        let writer = try #require(try context["writer"]?.decode(as: Jurisdiction.self))
+        let existing = try Vectors.changes(context["existing"])
+        let admission = AdmissionContext(
+            writerJurisdiction: writer, physicalNow: Int64(context["physicalNow"]?.numberValue ?? 0),
+            existing: existing.isEmpty ? nil : Vectors.fold(existing), landClasses: try Vectors.landClasses())
+        let rejection = Admission.check(change, context: admission)
+        if let code = vector["code"]?.stringValue {
+            #expect(rejection?.code.rawValue == code, "\(file): \(rejection.map(String.init(describing:)) ?? "accepted")")
+            #expect(rejection?.field == vector["field"]?.stringValue, "\(file)")
+            #expect((rejection?.message.count ?? 0) > 20, "a refusal explains itself")
+        } else {
+            #expect(rejection == nil, "\(file): \(rejection.map(String.init(describing:)) ?? "")")
+        }
+    }
+
+    @Test("message vectors decode and re-encode to the same canonical JSON", arguments: Vectors.files("messages"))
+    func messageVector(file: String) throws {
+        let vector = try Vectors.load("messages", file)
+        let json = try #require(vector["json"])
+        let reencoded: JSONValue
+        switch vector["message"]?.stringValue {
+        case "HelloRequest": reencoded = JSONValue(encoding: try json.decode(as: HelloRequest.self))
+        case "HelloResponse": reencoded = JSONValue(encoding: try json.decode(as: HelloResponse.self))
+        case "PushRequest": reencoded = JSONValue(encoding: try json.decode(as: PushRequest.self))
+        case "PushResponse": reencoded = JSONValue(encoding: try json.decode(as: PushResponse.self))
+        case "PullRequest": reencoded = JSONValue(encoding: try json.decode(as: PullRequest.self))
+        case "PullResponse": reencoded = JSONValue(encoding: try json.decode(as: PullResponse.self))
+        default:
+            Issue.record("\(file): unknown message type")
+            return
+        }
+        #expect(reencoded.canonicalText == json.canonicalText)
+    }
+
+    @Test("a change truncated at any byte is refused with a decoding error, never a crash")
+    func truncatedChange() throws {
+        let vector = try Vectors.load("messages", "push-request.json")
+        let bytes = Array(Canonical.data(try #require(vector["json"])))
+        var failures = 0
+        for cut in 0..<bytes.count {
+            do {
+                _ = try JSONDecoder().decode(PushRequest.self, from: Data(bytes[..<cut]))
+            } catch {
+                failures += 1
+            }
+        }
+        #expect(failures == bytes.count, "every strict prefix must fail to decode")
+        #expect(try JSONDecoder().decode(PushRequest.self, from: Data(bytes)).changes.count == 2)
+    }
+}
