@@ -135,3 +135,22 @@ struct GoldenVectorTests {
         #expect(try JSONDecoder().decode(PushRequest.self, from: Data(bytes)).changes.count == 2)
     }
 }
+
+@Suite("JSON Schemas (Protocol/schemas)")
+struct SchemaTests {
+    @Test("every message and change vector validates against the schemas")
+    func vectorsValidate() throws {
+        let script = Vectors.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/check-schemas.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains(" 0 failures"), "\(text)")
+    }
+}
