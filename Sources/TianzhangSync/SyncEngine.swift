@@ -37,6 +37,8 @@ public struct PushSummary: Hashable, Sendable, Codable {
     public var duplicates = 0
     public var rejected: [LogEntry] = []
     public var conflicts: [Conflict] = []
+
+    public init() {}
 }
 
 /// What one pulled page did at the puller.
@@ -45,6 +47,8 @@ public struct PullSummary: Hashable, Sendable, Codable {
     public var alreadyHad = 0
     public var confirmedAtCounty = 0
     public var rejectedByCounty: [ChangeID] = []
+
+    public init() {}
 }
 
 /// The sync engine: every rule of the protocol, written once, over any `SyncTransaction`.
