@@ -99,7 +99,9 @@ public struct DivisionCode: Hashable, Sendable, Comparable, CustomStringConverti
 
     /// Whether `other` equals this division or lies inside it.
     public func contains(_ other: DivisionCode) -> Bool {
-        other.level >= level && other.rawValue.hasPrefix(rawValue)
+        guard other.level >= level else { return false }
+        if other.level == level { return other.rawValue == rawValue }
+        return other.rawValue.utf8.starts(with: rawValue.utf8)
     }
 
     public var description: String { rawValue }
@@ -146,7 +148,8 @@ public enum Jurisdiction: Hashable, Sendable, Codable {
         switch self {
         case .county(let county): county.contains(code)
         case .township(let township): township.contains(code)
-        case .villages(let villages): villages.contains { $0.contains(code) }
+        // Villages are the finest level: a code lies in one of them only by being it.
+        case .villages(let villages): code.level == .village && villages.contains(code)
         }
     }
 }

@@ -74,16 +74,15 @@ public final class InMemorySyncStore: SyncStore, Sendable {
         }
 
         func logPage(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?, limit: Int) throws -> (entries: [LogEntry], scannedThrough: UInt64, more: Bool) {
-            var entries: [LogEntry] = []
-            var scanned = after
-            var index = Int(after)
-            while index < contents.log.count && entries.count < limit {
-                let entry = contents.log[index]
-                scanned = entry.seq
-                if entry.change.origin != excluding && jurisdiction.covers(entry.change.scope) { entries.append(entry) }
-                index += 1
+            // The same contract as the SQL stores: up to `limit` matching entries after `after`; the cursor
+            // is the last one returned when more match, else the end of the log.
+            let matching = contents.log.dropFirst(Int(min(after, UInt64(contents.log.count))))
+                .lazy.filter { $0.change.origin != excluding && jurisdiction.covers($0.change.scope) }
+            let page = Array(matching.prefix(limit + 1))
+            if page.count > limit {
+                return (Array(page.prefix(limit)), page[limit - 1].seq, true)
             }
-            return (entries, scanned, index < contents.log.count)
+            return (page, max(after, UInt64(contents.log.count)), false)
         }
 
         func pendingEntries(limit: Int) throws -> [LogEntry] {

@@ -66,8 +66,31 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 }
 
 extension JSONValue: Comparable {
-    /// A total order used only to break ties deterministically (never for business meaning).
+    /// A total order used only to sort sets and break ties deterministically (never for business
+    /// meaning): by kind (null, bool, number, string, array, object), then by value.
     public static func < (lhs: JSONValue, rhs: JSONValue) -> Bool {
-        lhs.canonicalText < rhs.canonicalText
+        switch (lhs, rhs) {
+        case (.bool(let a), .bool(let b)): return !a && b
+        case (.number(let a), .number(let b)): return a < b
+        case (.string(let a), .string(let b)): return a < b
+        case (.array(let a), .array(let b)): return a.lexicographicallyPrecedes(b)
+        case (.object(let a), .object(let b)):
+            let keysA = a.keys.sorted(), keysB = b.keys.sorted()
+            if keysA != keysB { return keysA.lexicographicallyPrecedes(keysB) }
+            for key in keysA where a[key] != b[key] { return a[key]! < b[key]! }
+            return false
+        default: return lhs.kindRank < rhs.kindRank
+        }
+    }
+
+    private var kindRank: Int {
+        switch self {
+        case .null: 0
+        case .bool: 1
+        case .number: 2
+        case .string: 3
+        case .array: 4
+        case .object: 5
+        }
     }
 }

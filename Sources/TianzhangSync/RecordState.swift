@@ -48,7 +48,9 @@ public struct FieldRegister: Hashable, Sendable, Codable {
     mutating func add(_ values: [JSONValue], id: ChangeID, base: [ChangeID]) {
         superseded.formUnion(base)
         writes.insert(id)
-        elements = Array(Set(elements).union(values)).sorted()
+        let known = Set(elements)
+        let fresh = Set(values).subtracting(known)
+        if !fresh.isEmpty { elements = (elements + fresh).sorted() }
     }
 
     /// The value the rule picks, and the writes that lost to it.

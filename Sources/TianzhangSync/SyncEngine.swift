@@ -110,7 +110,10 @@ public struct SyncEngine: Sendable {
         var meta = try requireMeta(tx)
         let key = RecordKey(draft.type, draft.id)
         let existing = try tx.recordState(key)
-        let base = existing?.heads(of: draft.fields.keys) ?? []
+        var base = existing?.heads(of: draft.fields.keys) ?? []
+        // An edit of a field nobody wrote yet still builds on the record: its base names one of the
+        // record's changes, so no receiver mistakes it for a creation.
+        if base.isEmpty, let existing, let any = existing.changes.min() { base = [any] }
         var clock = meta.clock
         let change = Change(
             id: ChangeID(origin: meta.replica, seq: meta.originSeq + 1), recordType: draft.type, recordID: draft.id,
@@ -163,12 +166,14 @@ public struct SyncEngine: Sendable {
         let isHub = meta.replica.kind == .hub
         var results: [ChangeResult] = []
         var receipts: [ReplicaID: (scope: DivisionCode, accepted: [JSONValue], rejected: [JSONValue])] = [:]
+        var refusals: [(change: Change, rejection: Rejection)] = []
         func noteReceipt(_ change: Change, rejection: Rejection?) {
             guard isHub, change.origin.kind != .hub else { return }
             let home = (originJurisdiction(change.origin) ?? (change.origin == sender.replica ? sender.jurisdiction : nil)).map(Self.home)
             var receipt = receipts[change.origin] ?? (home ?? change.scope, [], [])
             if let rejection {
                 receipt.rejected.append(JSONValue(encoding: ReceiptRejection(seq: change.id.seq, rejection: rejection)))
+                refusals.append((change, rejection))
             } else {
                 receipt.accepted.append(.number(Double(change.id.seq)))
             }
@@ -206,6 +211,15 @@ public struct SyncEngine: Sendable {
             if !receipt.accepted.isEmpty { fields["accepted"] = .add(receipt.accepted) }
             if !receipt.rejected.isEmpty { fields["rejected"] = .add(receipt.rejected) }
             try record(Draft(type: .receipt, id: origin.rawValue, scope: receipt.scope, author: meta.replica.rawValue, fields: fields), physicalNow: physicalNow, in: tx)
+        }
+        // A refusal must also reach every replica that may hold the refused change (a node may have
+        // served it to its patrols), so it is also recorded in the change's own scope.
+        for refusal in refusals where refusal.change.key != nil {
+            let note = JSONValue(encoding: ReceiptRejection(seq: refusal.change.id.seq, rejection: refusal.rejection))
+            try record(
+                Draft(type: .receipt, id: "\(refusal.change.origin.rawValue):\(refusal.change.id.seq)", scope: refusal.change.scope, author: meta.replica.rawValue,
+                      fields: ["origin": .set(.string(refusal.change.origin.rawValue)), "rejected": .add([note])]),
+                physicalNow: physicalNow, in: tx)
         }
         return PushResponse(receiver: meta.replica, results: results)
     }
@@ -279,11 +293,15 @@ public struct SyncEngine: Sendable {
                 default: summary.duplicates += 1
                 }
                 summary.conflicts += result.conflicts ?? []
-                if entry.delivery == .pending || (entry.delivery == .forwarded && response.receiver.kind == .hub) {
+                if response.receiver.kind == .hub && entry.delivery == .rejected {
+                    try markAtCounty(entry, tx)
+                } else if entry.delivery == .pending || (entry.delivery == .forwarded && response.receiver.kind == .hub) {
                     entry.delivery = response.receiver.kind == .hub ? .atCounty : .forwarded
                     try tx.updateLog(entry)
                 }
             case .rejected:
+                // The county's acceptance is final: a later refusal by an intermediate does not undo it.
+                guard entry.delivery != .atCounty else { continue }
                 let rejection = result.rejection ?? Rejection(.invalidValue, "Refused without a reason.")
                 let marked = try markRejected(entry, rejection, tx)
                 summary.rejected.append(marked)
@@ -303,6 +321,15 @@ public struct SyncEngine: Sendable {
         return entry
     }
 
+    /// The county accepted a change an intermediate had refused: take it back into the state.
+    func markAtCounty(_ entry: LogEntry, _ tx: any SyncTransaction) throws {
+        var entry = entry
+        let wasRejected = entry.delivery == .rejected
+        entry.delivery = entry.change.origin == (try tx.meta())?.replica || entry.delivery != .received ? .atCounty : .received
+        try tx.updateLog(entry)
+        if wasRejected, let key = entry.change.key { try refold(key, tx) }
+    }
+
     // MARK: - Applying a pulled page
 
     /// Applies a pulled page and advances the checkpoint for `upstream` in the same transaction, so the
@@ -313,11 +340,10 @@ public struct SyncEngine: Sendable {
         let fromHub = response.server.kind == .hub
         for change in response.changes {
             guard let key = change.key else { continue }  // a type from a newer version: not ours to merge
-            if var entry = try tx.logEntry(change.id) {
+            if let entry = try tx.logEntry(change.id) {
                 summary.alreadyHad += 1
-                if fromHub && (entry.delivery == .pending || entry.delivery == .forwarded) {
-                    entry.delivery = .atCounty
-                    try tx.updateLog(entry)
+                if fromHub && (entry.delivery == .pending || entry.delivery == .forwarded || entry.delivery == .rejected) {
+                    try markAtCounty(entry, tx)
                     summary.confirmedAtCounty += 1
                 }
                 continue
@@ -342,24 +368,26 @@ public struct SyncEngine: Sendable {
     }
 
     func rejectionByReceipt(_ id: ChangeID, _ tx: any SyncTransaction) throws -> Rejection? {
-        guard let receipt = try tx.recordState(RecordKey(.receipt, id.origin.rawValue)) else { return nil }
-        for element in receipt.registers["rejected"]?.elements ?? [] {
-            if let note = try? element.decode(as: ReceiptRejection.self), note.seq == id.seq { return note.rejection }
+        for key in [RecordKey(.receipt, id.origin.rawValue), RecordKey(.receipt, "\(id.origin.rawValue):\(id.seq)")] {
+            guard let receipt = try tx.recordState(key) else { continue }
+            for element in receipt.registers["rejected"]?.elements ?? [] {
+                if let note = try? element.decode(as: ReceiptRejection.self), note.seq == id.seq { return note.rejection }
+            }
         }
         return nil
     }
 
     func processReceipt(_ change: Change, _ tx: any SyncTransaction) throws -> (confirmed: Int, rejected: [ChangeID]) {
-        guard let origin = try? ReplicaID(change.recordID) else { return (0, []) }
+        let originText: String? = if case .set(let value) = change.fields["origin"] { value.stringValue } else { change.recordID }
+        guard let origin = originText.flatMap({ try? ReplicaID($0) }) else { return (0, []) }
         var confirmed = 0
         var rejected: [ChangeID] = []
         if case .add(let seqs) = change.fields["accepted"] {
             for seq in seqs.compactMap(\.numberValue) {
-                guard var entry = try tx.logEntry(ChangeID(origin: origin, seq: UInt64(seq))) else { continue }
-                if entry.delivery == .pending || entry.delivery == .forwarded || entry.delivery == .received {
-                    if entry.delivery != .received { confirmed += 1 }
-                    entry.delivery = entry.delivery == .received ? .received : .atCounty
-                    try tx.updateLog(entry)
+                guard let entry = try tx.logEntry(ChangeID(origin: origin, seq: UInt64(seq))) else { continue }
+                if entry.delivery == .pending || entry.delivery == .forwarded || entry.delivery == .rejected {
+                    confirmed += 1
+                    try markAtCounty(entry, tx)
                 }
             }
         }

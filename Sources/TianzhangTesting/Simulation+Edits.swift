@@ -40,9 +40,12 @@ extension Simulation {
     }
 
     func edit(_ replica: Replica) {
-        let states = (try? replica.store.read { tx in try tx.recordStates(in: replica.jurisdiction) }) ?? []
-        let cases = states.filter { $0.key.type == .enforcementCase }
-        let parcels = states.filter { $0.key.type == .parcel }
+        let records = replica.store.snapshot().records
+        func ofType(_ type: RecordType) -> [RecordState] {
+            records.values.filter { $0.key.type == type && replica.jurisdiction.covers($0.scope) }.sorted { $0.key.id < $1.key.id }
+        }
+        let cases = ofType(.enforcementCase)
+        let parcels = ofType(.parcel)
         let author = "\(replica.id.kind.rawValue)-user"
         var draft: Draft?
         let roll = rng.next() % 100
@@ -99,7 +102,8 @@ extension Simulation {
                 ])
             }
         default:
-            guard role == .county, let parcel = pick(parcels) else { return }
+            // Below the county this is refused locally (reference data is the hub's), and counted.
+            guard let parcel = pick(parcels) else { return }
             draft = Draft(type: .parcel, id: parcel.key.id, scope: parcel.scope, author: author, fields: [
                 "areaMu": .set(.number(Double(10 + rng.next() % 10))),
             ])

@@ -384,7 +384,7 @@ public final class Simulation {
                     problems.append("\(id) lacks \(entry.change.id) accepted by the hub")
                     continue
                 }
-                if mine.delivery == .rejected { problems.append("\(id) holds \(entry.change.id) as rejected, but the hub accepted it") }
+                if mine.delivery == .rejected { problems.append("\(id) holds \(entry.change.id) as rejected (\(mine.rejection?.description ?? "")), but the hub accepted it") }
             }
         }
         return problems

@@ -2,5 +2,8 @@ import ArgumentParser
 
 @main
 struct Tianzhang: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tianzhang", abstract: "Offline-first farmland-protection sync.")
+    static let configuration = CommandConfiguration(
+        commandName: "tianzhang",
+        abstract: "Offline-first sync for farmland-protection field work (田长).",
+        subcommands: [SimulateCommand.self])
 }
