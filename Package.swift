@@ -37,7 +37,7 @@ let package = Package(
         // SQLite adapter through GRDB on the system libsqlite3 (WAL).
         .target(
             name: "TianzhangSQLite",
-            dependencies: ["TianzhangStore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // The test world as a library: seeded simulation of many replicas with faults.
         .target(name: "TianzhangTesting", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore"]),
@@ -56,12 +56,12 @@ let package = Package(
         .testTarget(
             name: "TianzhangSyncTests",
             dependencies: [
-                "TianzhangSync", "TianzhangStore", "TianzhangTesting",
+                "TianzhangSync", "TianzhangStore", "TianzhangTesting", "TianzhangSQLite",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: []
         ),
-        .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed"]),
+        .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangReference"]),
         .testTarget(name: "TianzhangSeedTests", dependencies: ["TianzhangSeed", "TianzhangReference"]),
         .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain"]),
     ],

@@ -1,0 +1,64 @@
+import GRDB
+
+/// The replica schema, as versioned migrations. Tables are singular and snake_case.
+///
+/// `v1-records`: the materialized records a township queries (parcels of a village, open cases, cases
+/// past a deadline, check-ins of a day …). Each row holds indexed query columns plus `body`, the full
+/// JSON of the domain value, so reading back is lossless.
+/// `v2-sync`: the sync core's state — merge state per record, the change log (which is also the
+/// outbox: entries with `delivery = 'pending'`), refusals given, per-peer checkpoints, replica meta —
+/// written in the same transaction as the records they describe.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-records") { db in
+            try db.execute(sql: """
+                CREATE TABLE division (code TEXT PRIMARY KEY, name TEXT NOT NULL, level TEXT NOT NULL, synthetic INTEGER NOT NULL);
+                CREATE TABLE field_chief (id TEXT PRIMARY KEY, division TEXT NOT NULL, body TEXT NOT NULL);
+                CREATE INDEX field_chief_division ON field_chief(division);
+                CREATE TABLE parcel (
+                    id TEXT PRIMARY KEY, village TEXT NOT NULL, township TEXT NOT NULL, land_class TEXT NOT NULL,
+                    area_mu REAL NOT NULL, is_permanent_basic_farmland INTEGER NOT NULL, field_chief TEXT, body TEXT NOT NULL);
+                CREATE INDEX parcel_village ON parcel(village);
+                CREATE INDEX parcel_township ON parcel(township);
+                CREATE TABLE enforcement_case (
+                    id TEXT PRIMARY KEY, township TEXT NOT NULL, village TEXT, status TEXT NOT NULL, round INTEGER NOT NULL,
+                    discovered_at INTEGER NOT NULL, report_by INTEGER NOT NULL, on_site_by INTEGER NOT NULL, restore_by INTEGER NOT NULL,
+                    body TEXT NOT NULL);
+                CREATE INDEX enforcement_case_status ON enforcement_case(status, discovered_at);
+                CREATE INDEX enforcement_case_township ON enforcement_case(township);
+                CREATE TABLE timeline_entry (id TEXT PRIMARY KEY, case_id TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL);
+                CREATE INDEX timeline_entry_case ON timeline_entry(case_id, at);
+                CREATE TABLE check_in (
+                    id TEXT PRIMARY KEY, parcel_id TEXT NOT NULL, village TEXT NOT NULL, author TEXT NOT NULL, at INTEGER NOT NULL,
+                    day INTEGER NOT NULL, body TEXT NOT NULL);
+                CREATE INDEX check_in_day ON check_in(day, village);
+                CREATE TABLE verification_task (
+                    id TEXT PRIMARY KEY, case_id TEXT NOT NULL, assignee TEXT NOT NULL, recipient TEXT NOT NULL, township TEXT NOT NULL,
+                    village TEXT, status TEXT NOT NULL, body TEXT NOT NULL);
+                CREATE INDEX verification_task_assignee ON verification_task(assignee, status);
+                CREATE TABLE attachment (sha256 TEXT PRIMARY KEY, case_id TEXT, size_bytes INTEGER NOT NULL, media_type TEXT NOT NULL, body TEXT NOT NULL);
+                CREATE INDEX attachment_case ON attachment(case_id);
+                """)
+        }
+        migrator.registerMigration("v2-sync") { db in
+            try db.execute(sql: """
+                CREATE TABLE replica_meta (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
+                CREATE TABLE record_state (
+                    record_type TEXT NOT NULL, record_id TEXT NOT NULL, scope TEXT NOT NULL, state TEXT NOT NULL,
+                    PRIMARY KEY (record_type, record_id));
+                CREATE INDEX record_state_scope ON record_state(scope);
+                CREATE TABLE change_log (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, origin_seq INTEGER NOT NULL,
+                    record_type TEXT NOT NULL, record_id TEXT NOT NULL, scope TEXT NOT NULL, delivery TEXT NOT NULL,
+                    rejection TEXT, amended_by TEXT, body TEXT NOT NULL, UNIQUE (origin, origin_seq));
+                CREATE INDEX change_log_delivery ON change_log(delivery, seq);
+                CREATE INDEX change_log_record ON change_log(record_type, record_id);
+                CREATE INDEX change_log_scope ON change_log(scope, seq);
+                CREATE TABLE received_rejection (origin TEXT NOT NULL, origin_seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (origin, origin_seq));
+                CREATE TABLE peer_checkpoint (peer TEXT PRIMARY KEY, cursor INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+}
