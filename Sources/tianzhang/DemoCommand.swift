@@ -1,0 +1,202 @@
+import ArgumentParser
+import Foundation
+import TianzhangDomain
+import TianzhangReference
+import TianzhangSQLite
+import TianzhangSeed
+import TianzhangSync
+
+/// `tianzhang demo`: the main job on the embedded default, end to end, in one process.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Seed a real county, load a county hub, bootstrap two townships, edit offline on every side, sync, and resolve the conflicts.")
+
+    @Option(help: "County code (371312 河东区 or 371525 冠县).") var county = "371312"
+    @Option(help: "Folder for the stores (default: a new temporary folder).") var dir: String?
+    @Option(help: "Generator seed.") var seed: UInt64 = 1
+
+    func run() throws {
+        let folder = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-demo-\(ProcessInfo.processInfo.processIdentifier)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var clock = nowMilliseconds()
+        func tick() -> Int64 { clock += 1_000; return clock }
+        let catalog = try ReferenceData.landClasses()
+        let engine = SyncEngine(configuration: .init(landClasses: catalog))
+
+        section("1. Seed county \(county) from the real division list")
+        let divisions = try ReferenceData.county(county)
+        let generated = CountyGenerator(configuration: .init(seed: seed), landClasses: catalog).generate(divisions)
+        print("\(generated.county.name): \(generated.townships.count) townships (real codes: \(generated.townships.prefix(3).map { "\($0.code) \($0.name)" }.joined(separator: ", ")) …)")
+        print("\(generated.villages.count) villages (synthetic), \(generated.parcels.count) parcels, \(generated.cases.count) open cases")
+        let geojsonPath = folder + "/parcels.geojson"
+        try GeoJSON.featureCollection(parcels: generated.parcels, synthetic: true).write(to: URL(fileURLWithPath: geojsonPath))
+
+        section("2. The county hub imports the parcels (GeoJSON) and the open cases")
+        let hubStore = try SQLiteReplicaStore(path: folder + "/hub.sqlite")
+        let hubID = ReplicaID(kind: .hub, name: generated.county.code.rawValue)
+        let report = try GeoJSON.importParcels(data: Data(contentsOf: URL(fileURLWithPath: geojsonPath)), landClasses: catalog)
+        try recordAtHub(hubStore, engine: engine, hub: hubID, county: generated.county.code, parcels: report.accepted, cases: generated.cases,
+                        chiefs: generated.chiefs, divisions: generated.townships + generated.villages, now: tick())
+        try hubStore.save(divisions: [generated.county] + generated.townships + generated.villages)
+        print("hub.sqlite: \(try hubStore.summary().parcels) parcels, \(try hubStore.summary().cases) cases (\(report.rejected.count) features rejected)")
+
+        section("3. Two township offices enrol and bootstrap their township")
+        let townships = Array(generated.townships.prefix(2))
+        var nodes: [(division: Division, id: ReplicaID, store: SQLiteReplicaStore)] = []
+        for township in townships {
+            let store = try SQLiteReplicaStore(path: folder + "/node-\(township.code).sqlite")
+            let id = ReplicaID(kind: .node, name: township.code.rawValue)
+            try store.write { tx in try engine.open(replica: id, jurisdiction: .township(township.code), in: tx) }
+            let (changes, bytes) = try pullAll(into: store, as: id, grant: .township(township.code), from: hubStore, engine: engine, now: tick())
+            let summary = try store.summary()
+            print("\(township.name) \(township.code): \(summary.parcels) parcels, \(summary.cases) cases — \(changes) changes, \(bytes / 1024) KiB")
+            nodes.append((township, id, store))
+        }
+
+        section("4. Offline edits on every side (no link)")
+        let (a, b) = (nodes[0], nodes[1])
+        guard let caseA = try a.store.openCases().first, let parcelB = try b.store.parcels(inVillage: generated.villages.first { $0.code.township == b.division.code }!.code).first
+        else { throw CLIError("The generated county has no case in \(a.division.name).") }
+        let scopeA = caseA.village ?? caseA.township
+        func set(_ store: SQLiteReplicaStore, _ type: RecordType, _ id: String, _ scope: DivisionCode, _ author: String, _ fields: [String: FieldOperation]) throws -> Change {
+            try store.write { tx in try engine.record(Draft(type: type, id: id, scope: scope, author: author, fields: fields), physicalNow: tick(), in: tx) }
+        }
+        func status(_ value: CaseStatus) -> FieldOperation { .set(WorkflowValue(status: value, round: caseA.round).json) }
+        // The case moves to verification at the township first, and everyone has seen that.
+        _ = try set(a.store, .enforcementCase, caseA.id.rawValue, scopeA, "clerk-a", ["status": status(.verifying)])
+        _ = try sync(node: a, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: true)
+        print("case \(caseA.id) (\(caseA.summary)) is being verified in \(a.division.name)")
+        _ = try set(a.store, .enforcementCase, caseA.id.rawValue, scopeA, "clerk-a", ["status": status(.dismissed), "summary": .set("approved greenhouse, not a violation")])
+        print("  \(a.division.name) office: dismisses it (approved use) and edits the summary")
+        _ = try set(hubStore, .enforcementCase, caseA.id.rawValue, scopeA, "dispatcher", ["status": status(.confirmed), "summary": .set("house foundation on basic farmland")])
+        print("  county dispatcher, from the tower-camera footage: confirms it illegal and edits the summary")
+        _ = try set(a.store, .enforcementCase, caseA.id.rawValue, scopeA, "clerk-a", ["assignees": .add(["officer-zhang"])])
+        _ = try set(hubStore, .enforcementCase, caseA.id.rawValue, scopeA, "dispatcher", ["assignees": .add(["squad-3"])])
+        print("  both assign someone (the office: officer-zhang; the county: squad-3)")
+        let noteID = RecordID.generate(at: Timestamp(milliseconds: clock), using: &SystemRNG.shared).rawValue
+        _ = try set(a.store, .timelineEntry, noteID, scopeA, "clerk-a", ["caseID": .set(.string(caseA.id.rawValue)), "kind": .set("note"), "text": .set("site visited, owner shows a permit"), "attachmentIDs": .set([]), "author": .set("clerk-a"), "at": .set(.number(Double(clock)))])
+        print("  the office adds a timeline note")
+        _ = try set(b.store, .parcel, parcelB.id.rawValue, parcelB.village, "clerk-b", ["fieldChief": .set("chief-new"), "note": .set("east ditch blocked")])
+        print("  \(b.division.name) office: hands parcel \(parcelB.id) to a new field chief")
+        do {
+            _ = try set(b.store, .parcel, parcelB.id.rawValue, parcelB.village, "clerk-b", ["areaMu": .set(.number(parcelB.areaMu + 3))])
+        } catch let rejection as Rejection {
+            print("  \(b.division.name) office tries to change the parcel's area: refused at once — \(rejection.code): \(rejection.message)")
+        }
+        _ = try set(hubStore, .parcel, parcelB.id.rawValue, parcelB.village, "dispatcher", ["note": .set("re-surveyed 2026")])
+        print("  county: re-annotates the same parcel's note")
+
+        section("5. Sync: each office pushes its outbox, then pulls")
+        for node in nodes { _ = try sync(node: node, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: false) }
+        // A second round carries the hub's receipts and the other office's changes.
+        for node in nodes { _ = try sync(node: node, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: true) }
+
+        section("6. What converged, and which rule decided")
+        try printConflicts(hubStore, engine: engine, scope: .county(generated.county.code))
+        let merged = try `require`(try hubStore.enforcementCase(caseA.id.rawValue))
+        print("case \(caseA.id): status \(merged.status.rawValue), assignees \(merged.assignees.sorted().joined(separator: ", ")), timeline entries \(try hubStore.timeline(ofCase: caseA.id.rawValue).count)")
+        try printDigests(hubStore, nodes: nodes, engine: engine)
+
+        section("7. The county resolves the open conflicts; one more sync")
+        let open = try hubStore.read { tx in try engine.conflicts(in: .county(generated.county.code), in: tx) }.filter { $0.status == .open }
+        for conflict in open {
+            let decision: FieldOperation = conflict.field == "status" ? status(.confirmed) : .set(conflict.winner.value)
+            try hubStore.write { tx in
+                let state = try tx.recordState(conflict.record)!
+                _ = try engine.record(Draft(type: conflict.record.type, id: conflict.record.id, scope: state.scope, author: "county-director", fields: [conflict.field: decision]), physicalNow: tick(), in: tx)
+            }
+            print("  county-director decides \(conflict.record.type.rawValue).\(conflict.field) = \(decision.valueText)")
+        }
+        for node in nodes { _ = try sync(node: node, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: true) }
+        try printConflicts(hubStore, engine: engine, scope: .county(generated.county.code))
+        try printDigests(hubStore, nodes: nodes, engine: engine)
+        print("\nstores are in \(folder) (inspect with: tianzhang summary --store \(folder)/hub.sqlite)")
+    }
+
+    func section(_ title: String) { print("\n" + Style.bold(title)) }
+
+    func pullAll(into store: SQLiteReplicaStore, as id: ReplicaID, grant: Jurisdiction, from hub: SQLiteReplicaStore, engine: SyncEngine, now: Int64) throws -> (Int, Int) {
+        var changes = 0, bytes = 0
+        while true {
+            let cursor = try store.read { try $0.checkpoint(peer: "hub") }
+            let page = try hub.read { try engine.servePull(PullRequest(puller: id, after: cursor, limit: 1000), for: Peer(replica: id, jurisdiction: grant), in: $0) }
+            bytes += Canonical.data(page).count
+            changes += page.changes.count
+            _ = try store.write { try engine.apply(page, from: "hub", physicalNow: now, in: $0) }
+            if !page.more { return (changes, bytes) }
+        }
+    }
+
+    func sync(node: (division: Division, id: ReplicaID, store: SQLiteReplicaStore), hub: SQLiteReplicaStore, hubID: ReplicaID, engine: SyncEngine, now: Int64, quiet: Bool) throws -> PushSummary {
+        var total = PushSummary()
+        let peer = Peer(replica: node.id, jurisdiction: .township(node.division.code))
+        while let request = try node.store.read({ try engine.nextPush(in: $0) }) {
+            let response = try hub.write { tx in try engine.receive(request, from: peer, originJurisdiction: { _ in nil }, physicalNow: now, in: tx) }
+            let summary = try node.store.write { try engine.handle(response, in: $0) }
+            total.accepted += summary.accepted
+            total.merged += summary.merged
+            total.rejected += summary.rejected
+            total.conflicts += summary.conflicts
+            if !quiet {
+                for result in response.results {
+                    let change = request.changes.first { $0.id == result.id }!
+                    let what = "\(change.recordTypeName).\(change.fields.keys.sorted().joined(separator: ","))"
+                    switch result.outcome {
+                    case .merged: print("  \(node.division.name) → hub: \(what) " + Style.yellow("merged with a conflict") + " (\(result.conflicts?.map { "\($0.kind.rawValue) on \($0.field)" }.joined(separator: "; ") ?? ""))")
+                    case .rejected: print("  \(node.division.name) → hub: \(what) " + Style.red("rejected") + ": \(result.rejection!.message)")
+                    default: print("  \(node.division.name) → hub: \(what) " + Style.green(result.outcome.rawValue))
+                    }
+                }
+            }
+        }
+        let (pulled, bytes) = try pullAll(into: node.store, as: node.id, grant: peer.jurisdiction, from: hub, engine: engine, now: now)
+        if !quiet { print("  \(node.division.name) ← hub: \(pulled) changes, \(bytes) bytes") }
+        return total
+    }
+
+    func printConflicts(_ hub: SQLiteReplicaStore, engine: SyncEngine, scope: Jurisdiction) throws {
+        let conflicts = try hub.read { tx in try engine.conflicts(in: scope, in: tx) }
+        if conflicts.isEmpty { print("no conflicts") }
+        for conflict in conflicts {
+            let rule = switch conflict.kind {
+            case .incompatibleDecisions: "rule W2 (incompatible decisions): the confirmed line stays the provisional winner; the county decides"
+            case .concurrentWrites: "rule L1 (last writer wins by hybrid clock): the later write shows; recorded for review"
+            case .divergentImmutable: "rule I1 (immutable): the first write stands"
+            }
+            let state = conflict.status == .open ? Style.yellow("OPEN") : Style.green("RESOLVED")
+            print("  \(state) \(conflict.record.type.rawValue)/\(conflict.record.id).\(conflict.field): \(conflict.status == .open ? "showing" : "decided") \(conflict.winner.value.canonicalText) by \(conflict.winner.author) — \(rule)")
+        }
+        print("  other rules at work: grow-only set (S1) kept both assignments; timeline notes are append-only (I2); the parcel's area is hub-owned (H1), so the office's edit was refused before it left the office")
+    }
+
+    func printDigests(_ hub: SQLiteReplicaStore, nodes: [(division: Division, id: ReplicaID, store: SQLiteReplicaStore)], engine: SyncEngine) throws {
+        for node in nodes {
+            let scope = Jurisdiction.township(node.division.code)
+            let mine = try node.store.read { try engine.digest(of: scope, in: $0) }
+            let theirs = try hub.read { try engine.digest(of: scope, in: $0) }
+            let verdict = mine == theirs ? Style.green("converged") : Style.red("DIFFERENT")
+            print("  \(node.division.name): digest \(mine.prefix(16)) hub \(theirs.prefix(16)) \(verdict); outbox \(try node.store.summary().pendingChanges)")
+        }
+    }
+}
+
+extension FieldOperation {
+    var valueText: String {
+        switch self {
+        case .set(let value): value.canonicalText
+        case .add(let values): "+" + JSONValue.array(values).canonicalText
+        }
+    }
+}
+
+/// `#require` outside tests.
+func `require`<T>(_ value: T?, _ message: String = "missing value") throws -> T {
+    guard let value else { throw CLIError(message) }
+    return value
+}
+
+/// The system's random source for record ids made at the edge.
+enum SystemRNG {
+    nonisolated(unsafe) static var shared = SystemRandomNumberGenerator()
+}

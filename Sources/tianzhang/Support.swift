@@ -1,0 +1,58 @@
+import Foundation
+import TianzhangDomain
+import TianzhangSQLite
+import TianzhangSeed
+import TianzhangSync
+
+/// The wall clock, read only here at the edge of the program.
+func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+/// Field operations that create a record from a domain value (sets; grow-only sets as additions).
+func creationFields<T: Encodable>(of value: T, type: RecordType) -> [String: FieldOperation] {
+    var result: [String: FieldOperation] = [:]
+    for (key, value) in JSONValue(encoding: value).objectValue ?? [:] where key != "id" {
+        result[key] = RuleBook.rule(for: type, field: key) == .growOnlySet ? .add(value.arrayValue ?? []) : .set(value)
+    }
+    if type == .enforcementCase, let status = result["status"], case .set(let text) = status, let round = result["round"], case .set(let n) = round,
+        let parsed = text.stringValue.flatMap(CaseStatus.init(rawValue:))
+    {
+        result["status"] = .set(WorkflowValue(status: parsed, round: Int(n.numberValue ?? 1)).json)
+        result["round"] = nil
+    }
+    return result
+}
+
+/// Records a generated or imported county at the hub through the sync engine, in one transaction, so
+/// everything syncs down to the townships.
+func recordAtHub(_ store: SQLiteReplicaStore, engine: SyncEngine, hub: ReplicaID, county: DivisionCode, parcels: [Parcel], cases: [EnforcementCase] = [],
+                 chiefs: [FieldChief] = [], divisions: [Division] = [], now: Int64) throws {
+    try store.write { tx in
+        try engine.open(replica: hub, jurisdiction: .county(county), in: tx)
+        for division in divisions where division.code.level != .county {
+            try engine.record(Draft(type: .division, id: division.code.rawValue, scope: division.code, author: "dispatcher", fields: creationFields(of: division, type: .division)), physicalNow: now, in: tx)
+        }
+        for chief in chiefs {
+            try engine.record(Draft(type: .fieldChief, id: chief.id, scope: chief.division, author: "dispatcher", fields: creationFields(of: chief, type: .fieldChief)), physicalNow: now, in: tx)
+        }
+        for parcel in parcels {
+            try engine.record(Draft(type: .parcel, id: parcel.id.rawValue, scope: parcel.village, author: "dispatcher", fields: creationFields(of: parcel, type: .parcel)), physicalNow: now, in: tx)
+        }
+        for record in cases {
+            try engine.record(Draft(type: .enforcementCase, id: record.id.rawValue, scope: record.village ?? record.township, author: "dispatcher", fields: creationFields(of: record, type: .enforcementCase)), physicalNow: now, in: tx)
+        }
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Terminal styling, off when stdout is not a terminal or NO_COLOR is set.
+enum Style {
+    static let enabled = isatty(1) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    static func bold(_ text: String) -> String { enabled ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
+    static func green(_ text: String) -> String { enabled ? "\u{1B}[32m\(text)\u{1B}[0m" : text }
+    static func yellow(_ text: String) -> String { enabled ? "\u{1B}[33m\(text)\u{1B}[0m" : text }
+    static func red(_ text: String) -> String { enabled ? "\u{1B}[31m\(text)\u{1B}[0m" : text }
+}
