@@ -188,11 +188,35 @@ public enum Admission {
             case .attachment:
                 guard let metadata = try? json.decode(as: AttachmentMetadata.self) else { return incomplete(type, AttachmentMetadata.self, json) }
                 try metadata.validate()
-            case .verificationTask, .fieldChief, .division, .receipt, .correction:
+            case .correction:
+                return checkCorrection(object: object, change: change, context: context)
+            case .verificationTask, .fieldChief, .division, .receipt:
                 break
             }
         } catch {
             return Rejection(error, fieldPrefix: "ops")
+        }
+        return nil
+    }
+
+    /// A correction request names a parcel and proposes valid values for its reference fields only.
+    static func checkCorrection(object: [String: JSONValue], change: Change, context: AdmissionContext) -> Rejection? {
+        guard object["parcelID"]?.stringValue != nil else {
+            return Rejection(.init(rawValue: "missing_field"), "A correction request names the parcel it corrects (parcelID).", field: "ops.parcelID")
+        }
+        guard let proposed = object["proposed"]?.objectValue, !proposed.isEmpty else {
+            return Rejection(.init(rawValue: "missing_field"), "A correction request proposes at least one value (proposed).", field: "ops.proposed")
+        }
+        guard object["reason"]?.stringValue?.isEmpty == false else {
+            return Rejection(.init(rawValue: "missing_field"), "A correction request says why (reason).", field: "ops.reason")
+        }
+        for field in proposed.keys.sorted() {
+            guard RuleBook.parcelReferenceFields.contains(field), field != "village" else {
+                return Rejection(.invalidValue, "\(field) is not parcel reference data a correction can change (\(RuleBook.parcelReferenceFields.subtracting(["village"]).sorted().joined(separator: ", "))).", field: "ops.proposed.\(field)")
+            }
+            if let rejection = checkValue(type: .parcel, field: field, operation: .set(proposed[field]!), change: change, context: context) {
+                return Rejection(rejection.code, rejection.message, field: rejection.field.map { $0.replacingOccurrences(of: "ops.", with: "ops.proposed.") })
+            }
         }
         return nil
     }

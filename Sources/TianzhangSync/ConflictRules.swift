@@ -49,7 +49,7 @@ public enum RuleBook {
             default: .hubOwned
             }
         case .correction:
-            field == "decision" ? .hubOwned : .immutable
+            correctionDecisionFields.contains(field) ? .hubOwned : .immutable
         }
     }
 
@@ -62,6 +62,9 @@ public enum RuleBook {
         default: -1
         }
     }
+
+    /// The fields of a correction request that only the county writes: its decision.
+    public static let correctionDecisionFields: Set<String> = ["decision", "decidedBy", "decisionNote"]
 
     /// Record types only the hub creates or changes.
     public static let hubOnlyTypes: Set<RecordType> = [.division, .receipt]

@@ -150,6 +150,44 @@ public struct SyncEngine: Sendable {
         return amended
     }
 
+    // MARK: - Corrections of reference data
+
+    /// Asks the county to change a parcel's reference data (area, land class, geometry, basic-farmland
+    /// flag): recorded as a `correction` record that syncs up; the parcel itself is unchanged until the
+    /// county accepts it.
+    /// - Throws: `Rejection` when the proposal names other fields or invalid values.
+    @discardableResult
+    public func requestCorrection(
+        id: String, parcel: String, scope: DivisionCode, proposed: [String: JSONValue], reason: String, author: String,
+        physicalNow: Int64, in tx: any SyncTransaction
+    ) throws -> Change {
+        try record(
+            Draft(type: .correction, id: id, scope: scope, author: author, fields: [
+                "parcelID": .set(.string(parcel)), "proposed": .set(.object(proposed)), "reason": .set(.string(reason)),
+                "requestedBy": .set(.string(author)), "requestedAt": .set(.number(Double(physicalNow))),
+            ]),
+            physicalNow: physicalNow, in: tx)
+    }
+
+    /// The county's decision on a correction request; an accepted one is applied to the parcel in the
+    /// same transaction (as a hub change, so it syncs like any reference edit).
+    /// - Throws: `ProtocolError` (`not_found`, `not_authorized`) when the request is unknown or this is not the hub.
+    public func decideCorrection(_ id: String, accept: Bool, note: String, author: String, physicalNow: Int64, in tx: any SyncTransaction) throws {
+        let meta = try requireMeta(tx)
+        guard meta.replica.kind == .hub else { throw ProtocolError(code: "not_authorized", message: "Only the county hub decides correction requests.") }
+        guard let request = try tx.recordState(RecordKey(.correction, id)), let parcel = request.materialized["parcelID"]?.stringValue,
+            let proposed = request.materialized["proposed"]?.objectValue
+        else { throw ProtocolError(code: "not_found", message: "No correction request \(id).") }
+        if accept {
+            try record(Draft(type: .parcel, id: parcel, scope: request.scope, author: author, fields: proposed.mapValues { .set($0) }), physicalNow: physicalNow, in: tx)
+        }
+        try record(
+            Draft(type: .correction, id: id, scope: request.scope, author: author, fields: [
+                "decision": .set(accept ? "accepted" : "declined"), "decidedBy": .set(.string(author)), "decisionNote": .set(.string(note)),
+            ]),
+            physicalNow: physicalNow, in: tx)
+    }
+
     // MARK: - Receiving a push
 
     /// Applies a pushed batch: each change at most once, each answered on its own, so a refused change

@@ -84,6 +84,13 @@ struct DemoCommand: ParsableCommand {
         } catch let rejection as Rejection {
             print("  \(b.division.name) office tries to change the parcel's area: refused at once — \(rejection.code): \(rejection.message)")
         }
+        let correctionID = RecordID.generate(at: Timestamp(milliseconds: clock), using: &SystemRNG.shared).rawValue
+        let proposedArea = (parcelB.areaMu * 100 + 300).rounded() / 100
+        try b.store.write { tx in
+            _ = try engine.requestCorrection(id: correctionID, parcel: parcelB.id.rawValue, scope: parcelB.village, proposed: ["areaMu": .number(proposedArea)],
+                                             reason: "re-measured after the ditch was moved", author: "clerk-b", physicalNow: tick(), in: tx)
+        }
+        print("  so it files a correction request instead: area \(String(format: "%.2f", parcelB.areaMu)) → \(String(format: "%.2f", proposedArea)) mu")
         _ = try set(hubStore, .parcel, parcelB.id.rawValue, parcelB.village, "dispatcher", ["note": .set("re-surveyed 2026")])
         print("  county: re-annotates the same parcel's note")
 
@@ -108,8 +115,11 @@ struct DemoCommand: ParsableCommand {
             }
             print("  county-director decides \(conflict.record.type.rawValue).\(conflict.field) = \(decision.valueText)")
         }
+        try hubStore.write { tx in try engine.decideCorrection(correctionID, accept: true, note: "confirmed on site", author: "county-director", physicalNow: tick(), in: tx) }
+        print("  county-director accepts the correction request for parcel \(parcelB.id)")
         for node in nodes { _ = try sync(node: node, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: true) }
         try printConflicts(hubStore, engine: engine, scope: .county(generated.county.code))
+        print("  parcel \(parcelB.id) in \(b.division.name): \(String(format: "%.2f", try b.store.parcel(parcelB.id.rawValue)?.areaMu ?? 0)) mu (the county's accepted correction)")
         try printDigests(hubStore, nodes: nodes, engine: engine)
         print("\nstores are in \(folder) (inspect with: tianzhang summary --store \(folder)/hub.sqlite)")
     }
@@ -167,7 +177,7 @@ struct DemoCommand: ParsableCommand {
             let state = conflict.status == .open ? Style.yellow("OPEN") : Style.green("RESOLVED")
             print("  \(state) \(conflict.record.type.rawValue)/\(conflict.record.id).\(conflict.field): \(conflict.status == .open ? "showing" : "decided") \(conflict.winner.value.canonicalText) by \(conflict.winner.author) — \(rule)")
         }
-        print("  other rules at work: grow-only set (S1) kept both assignments; timeline notes are append-only (I2); the parcel's area is hub-owned (H1), so the office's edit was refused before it left the office")
+        print("  other rules at work: grow-only set (S1) kept both assignments; timeline notes are append-only (I2); the parcel's area is hub-owned (H1): the office's edit was refused locally and travels as a correction request instead")
     }
 
     func printDigests(_ hub: SQLiteReplicaStore, nodes: [(division: Division, id: ReplicaID, store: SQLiteReplicaStore)], engine: SyncEngine) throws {

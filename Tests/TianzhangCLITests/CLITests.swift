@@ -94,6 +94,7 @@ struct CLITests {
         #expect(result.output.contains("merged with a conflict (incompatible_decisions on status"))
         #expect(result.output.contains("refused at once — hub_owned_field"))
         #expect(result.output.contains("RESOLVED case/"))
+        #expect(result.output.contains("files a correction request") && result.output.contains("(the county's accepted correction)"))
         #expect(!result.output.contains("DIFFERENT"))
         #expect(result.output.components(separatedBy: "converged; outbox 0").count - 1 == 4)
     }

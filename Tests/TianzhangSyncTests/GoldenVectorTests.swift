@@ -154,3 +154,18 @@ struct SchemaTests {
         #expect(text.contains(" 0 failures"), "\(text)")
     }
 }
+
+@Suite("Malformed changes (Protocol/vectors/malformed)")
+struct MalformedVectorTests {
+    @Test("each malformed change fails to decode, with an error that says what is wrong", arguments: Vectors.files("malformed"))
+    func malformed(file: String) throws {
+        let vector = try Vectors.load("malformed", file)
+        let change = try #require(vector["change"])
+        do {
+            _ = try change.decode(as: Change.self)
+            Issue.record("\(file): decoded")
+        } catch {
+            #expect("\(error)".contains(vector["error"]?.stringValue ?? "?"), "\(file): \(error)")
+        }
+    }
+}

@@ -156,6 +156,44 @@ struct SyncEngineTests {
 
 
 
+@Suite("Correction requests")
+struct CorrectionTests {
+    @Test("a township's edit of reference data travels as a correction request; the county accepts it and the parcel changes everywhere", arguments: StoreKind.allCases)
+    func correctionAccepted(kind: StoreKind) throws {
+        let world = try Trio(makeStore: kind.make)
+        let parcel = "371312001201-0001"
+        let square: JSONValue = JSONValue(encoding: Polygon(exterior: [(0.0, 0.0), (0.001, 0.0), (0.001, 0.001), (0.0, 0.001), (0.0, 0.0)].map { Coordinate(longitude: 118.3 + $0.0, latitude: 35 + $0.1) }))
+        try world.hub.write { tx in
+            _ = try world.engine.record(Draft(type: .parcel, id: parcel, scope: world.v201, author: "dispatcher", fields: [
+                "village": .set(.string(world.v201.rawValue)), "landClass": .set("0101"), "areaMu": .set(15), "isPermanentBasicFarmland": .set(true),
+                "fieldChief": .set("chief"), "geometry": .set(square),
+            ]), physicalNow: world.now, in: tx)
+        }
+        try world.pull(world.node, as: world.nodeID, grant: world.township, from: world.hub, named: "hub")
+        // Editing the area directly is refused at once, with the way forward in the message.
+        #expect(throws: Rejection.self) {
+            try world.node.write { tx in _ = try world.engine.record(Draft(type: .parcel, id: parcel, scope: world.v201, author: "clerk", fields: ["areaMu": .set(18)]), physicalNow: world.now, in: tx) }
+        }
+        // A proposal of a field that is not reference data, or of an invalid value, is refused too.
+        #expect(throws: Rejection.self) {
+            try world.node.write { tx in _ = try world.engine.requestCorrection(id: "R0", parcel: parcel, scope: world.v201, proposed: ["note": "x"], reason: "r", author: "clerk", physicalNow: world.now, in: tx) }
+        }
+        #expect(throws: Rejection.self) {
+            try world.node.write { tx in _ = try world.engine.requestCorrection(id: "R0", parcel: parcel, scope: world.v201, proposed: ["areaMu": -5], reason: "r", author: "clerk", physicalNow: world.now, in: tx) }
+        }
+        try world.node.write { tx in
+            _ = try world.engine.requestCorrection(id: "R1", parcel: parcel, scope: world.v201, proposed: ["areaMu": 18], reason: "re-measured after the ditch was moved", author: "clerk", physicalNow: world.now, in: tx)
+        }
+        #expect(try world.nodePushesToHub().0?.results.map(\.outcome) == [.accepted])
+        #expect(try world.hub.read { try $0.recordState(RecordKey(.parcel, parcel)) }?.materialized["areaMu"] == 15, "nothing changes before the county decides")
+        try world.hub.write { tx in try world.engine.decideCorrection("R1", accept: true, note: "confirmed on site", author: "director", physicalNow: world.now, in: tx) }
+        try world.pull(world.node, as: world.nodeID, grant: world.township, from: world.hub, named: "hub")
+        #expect(try world.node.read { try $0.recordState(RecordKey(.parcel, parcel)) }?.materialized["areaMu"] == 18)
+        #expect(try world.node.read { try $0.recordState(RecordKey(.correction, "R1")) }?.materialized["decision"] == "accepted")
+        #expect(throws: ProtocolError.self) { try world.node.write { tx in try world.engine.decideCorrection("R1", accept: false, note: "", author: "clerk", physicalNow: world.now, in: tx) } }
+    }
+}
+
 /// The stores the engine's tests run against: the in-memory reference model and SQLite (a file in a
 /// temporary folder). One test body, every store.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
