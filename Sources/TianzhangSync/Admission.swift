@@ -101,7 +101,7 @@ public enum Admission {
             switch (type, field) {
             case (.parcel, "geometry"):
                 guard let polygon = try? value.decode(as: Polygon.self) else {
-                    return Rejection(.init(rawValue: "invalid_geometry"), "geometry must be a polygon: {\"rings\": [[{\"longitude\":…,\"latitude\":…}, …]]}.", field: path)
+                    return Rejection(.invalidGeometry, "geometry must be a polygon: {\"rings\": [[{\"longitude\":…,\"latitude\":…}, …]]}.", field: path)
                 }
                 try polygon.validate()
             case (.parcel, "landClass"):
@@ -202,13 +202,13 @@ public enum Admission {
     /// A correction request names a parcel and proposes valid values for its reference fields only.
     static func checkCorrection(object: [String: JSONValue], change: Change, context: AdmissionContext) -> Rejection? {
         guard object["parcelID"]?.stringValue != nil else {
-            return Rejection(.init(rawValue: "missing_field"), "A correction request names the parcel it corrects (parcelID).", field: "ops.parcelID")
+            return Rejection(.missingField, "A correction request names the parcel it corrects (parcelID).", field: "ops.parcelID")
         }
         guard let proposed = object["proposed"]?.objectValue, !proposed.isEmpty else {
-            return Rejection(.init(rawValue: "missing_field"), "A correction request proposes at least one value (proposed).", field: "ops.proposed")
+            return Rejection(.missingField, "A correction request proposes at least one value (proposed).", field: "ops.proposed")
         }
         guard object["reason"]?.stringValue?.isEmpty == false else {
-            return Rejection(.init(rawValue: "missing_field"), "A correction request says why (reason).", field: "ops.reason")
+            return Rejection(.missingField, "A correction request says why (reason).", field: "ops.reason")
         }
         for field in proposed.keys.sorted() {
             guard RuleBook.parcelReferenceFields.contains(field), field != "village" else {
@@ -247,6 +247,6 @@ public enum Admission {
         } catch let DecodingError.dataCorrupted(context) {
             detail = "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\": \(context.debugDescription)"
         } catch {}
-        return Rejection(.init(rawValue: "missing_field"), "A new \(type.rawValue) record must be complete: \(detail).", field: "ops")
+        return Rejection(.missingField, "A new \(type.rawValue) record must be complete: \(detail).", field: "ops")
     }
 }
