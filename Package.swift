@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3" ..< "5.0.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // Pure domain model: jurisdictions, parcels, cases and their workflow, geometry. No I/O.
@@ -41,6 +43,15 @@ let package = Package(
         ),
         // The test world as a library: seeded simulation of many replicas with faults.
         .target(name: "TianzhangTesting", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore"]),
+        // Transport: the hub's HTTP server (Hummingbird) and the sync client (URLSession on libcurl), gzip.
+        .target(
+            name: "TianzhangHTTP",
+            dependencies: [
+                "TianzhangDomain", "TianzhangSync", "TianzhangSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
         // Deterministic county generator and GeoJSON import/export.
         .target(name: "TianzhangSeed", dependencies: ["TianzhangDomain", "TianzhangReference"]),
         // The one command-line tool: seed | hub | node | patrol | demo | simulate.
@@ -48,7 +59,7 @@ let package = Package(
             name: "tianzhang",
             dependencies: [
                 "TianzhangDomain", "TianzhangReference", "TianzhangSync", "TianzhangStore",
-                "TianzhangSQLite", "TianzhangSeed", "TianzhangTesting",
+                "TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,6 +75,7 @@ let package = Package(
         .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangReference"]),
         .testTarget(name: "TianzhangSeedTests", dependencies: ["TianzhangSeed", "TianzhangReference"]),
         .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain"]),
+        .testTarget(name: "TianzhangHTTPTests", dependencies: ["TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,6 +8,8 @@ import GRDB
 /// `v2-sync`: the sync core's state — merge state per record, the change log (which is also the
 /// outbox: entries with `delivery = 'pending'`), refusals given, per-peer checkpoints, replica meta —
 /// written in the same transaction as the records they describe.
+/// `v3-enrolment`: at the hub, the credentials it issued (only a SHA-256 of each secret is kept), and at
+/// every replica, its settings (the hub's address, its own credential).
 enum Schema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -57,6 +59,15 @@ enum Schema {
                 CREATE INDEX change_log_scope ON change_log(scope, seq);
                 CREATE TABLE received_rejection (origin TEXT NOT NULL, origin_seq INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (origin, origin_seq));
                 CREATE TABLE peer_checkpoint (peer TEXT PRIMARY KEY, cursor INTEGER NOT NULL);
+                """)
+        }
+        migrator.registerMigration("v3-enrolment") { db in
+            try db.execute(sql: """
+                CREATE TABLE credential (
+                    token_hash TEXT PRIMARY KEY, replica TEXT NOT NULL, jurisdiction TEXT NOT NULL,
+                    issued_at INTEGER NOT NULL, revoked_at INTEGER);
+                CREATE INDEX credential_replica ON credential(replica);
+                CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                 """)
         }
         return migrator

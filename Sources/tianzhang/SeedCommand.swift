@@ -49,8 +49,8 @@ struct SeedCommand: ParsableCommand {
 }
 
 /// `tianzhang hub …`: the county hub's commands.
-struct HubCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hub", abstract: "County hub commands.", subcommands: [ImportParcels.self])
+struct HubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hub", abstract: "County hub commands.", subcommands: [Serve.self, Enrol.self, Revoke.self, Digest.self, ImportParcels.self])
 
     /// `tianzhang hub import-parcels FILE`: loads parcels from GeoJSON, reporting every rejected feature.
     struct ImportParcels: ParsableCommand {

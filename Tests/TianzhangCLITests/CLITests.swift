@@ -106,3 +106,70 @@ struct CLITests {
         #expect(result.output.contains("seed 3: converged") && result.output.contains("seed 4: converged"))
     }
 }
+
+@Suite("Hub and node processes on loopback", .serialized)
+struct ProcessTests {
+    @Test("a real hub process and a node process: enrol, bootstrap, offline edits, sync, equal digests; a revoked node is refused")
+    func hubAndNode() throws {
+        let folder = try CLI.folder()
+        #expect(try CLI.run(["seed", "--county", "371312", "--hub", "hub.sqlite", "--geojson", "p.geojson"], in: folder).status == 0)
+        let server = Process()
+        server.executableURL = CLI.binary
+        server.arguments = ["hub", "serve", "--store", "hub.sqlite", "--county", "371312", "--port", "0", "--port-file", "port"]
+        server.currentDirectoryURL = folder
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        let portFile = folder.appendingPathComponent("port")
+        var port = ""
+        for _ in 0..<100 where port.isEmpty {
+            port = (try? String(contentsOf: portFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            if port.isEmpty { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(!port.isEmpty, "the hub never reported its port")
+        let secret = try CLI.run(["hub", "enrol", "--store", "hub.sqlite", "--replica", "node:371312001", "--township", "371312001"], in: folder).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(secret.hasPrefix("tz_"))
+        let initialized = try CLI.run(["node", "init", "--store", "node.sqlite", "--hub", "http://127.0.0.1:\(port)", "--credential", secret, "--replica", "node:371312001"], in: folder)
+        #expect(initialized.status == 0, "\(initialized.error)")
+        #expect(initialized.output.contains("for township 371312001"))
+        let bootstrap = try CLI.run(["node", "sync", "--store", "node.sqlite", "--json"], in: folder)
+        #expect(bootstrap.status == 0, "\(bootstrap.error)")
+        let received = (try JSONSerialization.jsonObject(with: Data(bootstrap.output.utf8)) as? [String: Any])?["received"] as? Int ?? 0
+        #expect(received > 50)
+        // Offline work on the node: find a case in verification and decide it; add a note.
+        let status = try CLI.run(["summary", "--store", "node.sqlite", "--json"], in: folder)
+        #expect(status.status == 0)
+        let caseID = try #require(try firstCase(in: folder.appendingPathComponent("p.geojson"), store: folder.appendingPathComponent("node.sqlite")))
+        let moved = try CLI.run(["node", "note", "--store", "node.sqlite", caseID, "现场核查: 已停工"], in: folder)
+        #expect(moved.status == 0, "\(moved.error)")
+        let synced = try CLI.run(["node", "sync", "--store", "node.sqlite", "--json"], in: folder)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(synced.output.utf8)) as? [String: Any])
+        #expect(report["sent"] as? Int == 1 && report["accepted"] as? Int == 1)
+        let nodeStatus = try #require(try JSONSerialization.jsonObject(with: Data(try CLI.run(["node", "status", "--store", "node.sqlite", "--json"], in: folder).output.utf8)) as? [String: Any])
+        let hubDigest = try CLI.run(["hub", "digest", "--store", "hub.sqlite", "--scope", "371312001"], in: folder).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(nodeStatus["digest"] as? String == hubDigest)
+        #expect(nodeStatus["pending"] as? Int == 0)
+        // Revoked: the next sync is refused with the documented code, and nothing is lost locally.
+        #expect(try CLI.run(["hub", "revoke", "--store", "hub.sqlite", "--replica", "node:371312001"], in: folder).output.contains("revoked 1"))
+        #expect(try CLI.run(["node", "note", "--store", "node.sqlite", caseID, "offline after revocation"], in: folder).status == 0)
+        let refused = try CLI.run(["node", "sync", "--store", "node.sqlite"], in: folder)
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("revoked_credential"))
+        #expect(try CLI.run(["node", "status", "--store", "node.sqlite"], in: folder).output.contains("1 changes waiting"))
+    }
+
+    /// A case id of the node's township, read from the node's store with sqlite3 if present, else from the seed.
+    func firstCase(in geojson: URL, store: URL) throws -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select id from enforcement_case order by id limit 1').fetchone()[0])", store.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        process.waitUntilExit()
+        return text.isEmpty ? nil : text
+    }
+}

@@ -70,8 +70,8 @@ struct SQLiteReplicaStoreTests {
     @Test("migrations run once, and a store made at v1 is upgraded in place")
     func migrations() throws {
         let path = try temporaryPath()
-        #expect(try SQLiteReplicaStore(path: path).appliedMigrations() == ["v1-records", "v2-sync"])
-        #expect(try SQLiteReplicaStore(path: path).appliedMigrations() == ["v1-records", "v2-sync"])
+        #expect(try SQLiteReplicaStore(path: path).appliedMigrations() == ["v1-records", "v2-sync", "v3-enrolment"])
+        #expect(try SQLiteReplicaStore(path: path).appliedMigrations() == ["v1-records", "v2-sync", "v3-enrolment"])
         // Given a database that an earlier version created (v1 only) holding a parcel
         let oldPath = try temporaryPath()
         do {
@@ -82,7 +82,7 @@ struct SQLiteReplicaStoreTests {
         }
         // When the current code opens it, then it is migrated and the data is intact
         let upgraded = try SQLiteReplicaStore(path: oldPath)
-        #expect(try upgraded.appliedMigrations() == ["v1-records", "v2-sync"])
+        #expect(try upgraded.appliedMigrations() == ["v1-records", "v2-sync", "v3-enrolment"])
         #expect(try upgraded.parcels(inVillage: v202) == [parcel(2, v202)])
     }
 

@@ -1,0 +1,90 @@
+import Foundation
+import TianzhangDomain
+import TianzhangSQLite
+import TianzhangSync
+
+/// What one sync did, for people and for `--json`.
+public struct SyncReport: Codable, Sendable {
+    public var sent = 0
+    public var accepted = 0
+    public var merged = 0
+    public var duplicates = 0
+    public var rejected: [String] = []
+    public var conflicts: [String] = []
+    public var received = 0
+    public var confirmedAtCounty = 0
+    public var bytesReceived = 0
+    public var attempts = 0
+    public init() {}
+}
+
+/// A replica's sync with its upstream: push the outbox, then pull, in small idempotent batches, each
+/// applied in one transaction with its checkpoint; retried with backoff when the link fails.
+public struct SyncRunner: Sendable {
+    public let store: SQLiteReplicaStore
+    public let engine: SyncEngine
+    public let client: SyncClient
+    public let replica: ReplicaID
+    public var batchChangesMax = 100
+    public var pageChangesMax = 500
+    public var retriesMax = 5
+    public var backoffFirst: Duration = .milliseconds(200)
+    public let clock: @Sendable () -> Int64
+
+    public init(store: SQLiteReplicaStore, engine: SyncEngine, client: SyncClient, replica: ReplicaID,
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.store = store
+        self.engine = engine
+        self.client = client
+        self.replica = replica
+        self.clock = clock
+    }
+
+    /// Pushes, then pulls, until both are done; a failed step is retried (with exponential backoff, up to
+    /// `retriesMax` times in a row); whatever was committed before a failure stays committed.
+    public func sync(progress: @Sendable (String) -> Void = { _ in }) async throws -> SyncReport {
+        var report = SyncReport()
+        var failures = 0
+        var delay = backoffFirst
+        while true {
+            report.attempts += 1
+            do {
+                try await pushAll(&report, progress: progress)
+                try await pullAll(&report, progress: progress)
+                return report
+            } catch let error as SyncClientError where error.isRetryable && failures < retriesMax {
+                failures += 1
+                progress("link failed (\(error)); retrying in \(delay)")
+                try await Task.sleep(for: delay)
+                delay *= 2
+            }
+        }
+    }
+
+    func pushAll(_ report: inout SyncReport, progress: (String) -> Void) async throws {
+        while let request = try store.read({ try engine.nextPush(limit: batchChangesMax, in: $0) }) {
+            let response = try await client.push(request)
+            let summary = try store.write { try engine.handle(response, in: $0) }
+            report.sent += request.changes.count
+            report.accepted += summary.accepted
+            report.merged += summary.merged
+            report.duplicates += summary.duplicates
+            report.rejected += summary.rejected.map { "\($0.change.id): \($0.rejection?.description ?? "")" }
+            report.conflicts += summary.conflicts.map { "\($0.id) (\($0.kind.rawValue))" }
+            progress("pushed \(report.sent)")
+        }
+    }
+
+    func pullAll(_ report: inout SyncReport, progress: (String) -> Void) async throws {
+        while true {
+            let cursor = try store.read { try $0.checkpoint(peer: "hub") }
+            let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: pageChangesMax))
+            report.bytesReceived += (try? Wire.encoder.encode(page).count) ?? 0
+            let summary = try store.write { try engine.apply(page, from: "hub", physicalNow: clock(), in: $0) }
+            report.received += summary.applied
+            report.confirmedAtCounty += summary.confirmedAtCounty
+            progress("received \(report.received)")
+            if !page.more { return }
+        }
+    }
+}

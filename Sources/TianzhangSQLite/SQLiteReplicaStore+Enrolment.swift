@@ -1,0 +1,60 @@
+import Foundation
+import GRDB
+import TianzhangDomain
+import TianzhangSync
+
+/// A credential the hub issued, as it knows it.
+public struct Enrolment: Hashable, Sendable {
+    public var replica: ReplicaID
+    public var jurisdiction: Jurisdiction
+    public var revoked: Bool
+}
+
+extension SQLiteReplicaStore {
+    /// Issues a credential bound to a replica and a jurisdiction; returns the secret (shown once).
+    public func enrol(_ replica: ReplicaID, jurisdiction: Jurisdiction, now: Int64) throws -> String {
+        var rng = SystemRandomNumberGenerator()
+        let secret = Credential.generate(using: &rng)
+        try writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO credential (token_hash, replica, jurisdiction, issued_at) VALUES (?, ?, ?, ?)",
+                arguments: [Credential.hash(secret), replica.rawValue, try JSON.text(jurisdiction), now])
+        }
+        return secret
+    }
+
+    /// Revokes every credential of a replica. - Returns: how many were revoked.
+    @discardableResult
+    public func revoke(_ replica: ReplicaID, now: Int64) throws -> Int {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE credential SET revoked_at = ? WHERE replica = ? AND revoked_at IS NULL", arguments: [now, replica.rawValue])
+            return db.changesCount
+        }
+    }
+
+    /// The enrolment a secret belongs to, if any.
+    public func enrolment(forSecret secret: String) throws -> Enrolment? {
+        try writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT replica, jurisdiction, revoked_at FROM credential WHERE token_hash = ?", arguments: [Credential.hash(secret)])
+        }.map { row in
+            Enrolment(replica: try ReplicaID(row["replica"]), jurisdiction: try JSON.decode(Jurisdiction.self, row["jurisdiction"]), revoked: (row["revoked_at"] as Int64?) != nil)
+        }
+    }
+
+    /// The jurisdiction the latest live credential of a replica grants (the county's view of an origin).
+    public func jurisdiction(of replica: ReplicaID) throws -> Jurisdiction? {
+        try writer.read { db in
+            try String.fetchOne(db, sql: "SELECT jurisdiction FROM credential WHERE replica = ? AND revoked_at IS NULL ORDER BY issued_at DESC LIMIT 1", arguments: [replica.rawValue])
+        }.map { try JSON.decode(Jurisdiction.self, $0) }
+    }
+
+    public func setting(_ key: String) throws -> String? {
+        try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, _ value: String) throws {
+        try writer.write { db in
+            try db.execute(sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, value])
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import ArgumentParser
+import Foundation
+import TianzhangDomain
+import TianzhangHTTP
+import TianzhangReference
+import TianzhangSQLite
+import TianzhangSync
+
+extension HubCommand {
+    /// `tianzhang hub serve`: the county hub over HTTP.
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve protocol v1 over HTTP on the hub's store.")
+        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @Option(help: "The county code.") var county: String
+        @Option(help: "Address to listen on.") var host = "127.0.0.1"
+        @Option(help: "Port (0: any free port).") var port = 8080
+        @Option(help: "Write the bound port to this file once listening.") var portFile: String?
+
+        func run() async throws {
+            let replica = try SQLiteReplicaStore(path: store)
+            let engine = SyncEngine(configuration: .init(landClasses: try ReferenceData.landClasses()))
+            let server = try HubServer(store: replica, engine: engine, county: try DivisionCode(county, level: .county), configuration: .init(host: host, port: port))
+            let portFile = self.portFile
+            try await server.run { port in
+                FileHandle.standardOutput.write(Data("county hub \(county) listening on http://\(host):\(port)\n".utf8))
+                if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            }
+        }
+    }
+
+    /// `tianzhang hub enrol`: issues a credential for a township node or a patrol device.
+    struct Enrol: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "enrol", abstract: "Issue a credential bound to a replica and a jurisdiction (printed once; only its hash is stored).")
+        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @Option(help: "The replica id, e.g. node:371312001 or patrol:chief-371312001201.") var replica: String
+        @Option(help: "A township the replica works for.") var township: String?
+        @Option(help: "Villages the replica works for, comma-separated.") var villages: String?
+
+        func run() throws {
+            let jurisdiction: Jurisdiction
+            if let township { jurisdiction = .township(try DivisionCode(township, level: .township)) }
+            else if let villages { jurisdiction = .villages(Set(try villages.split(separator: ",").map { try DivisionCode(String($0), level: .village) })) }
+            else { throw CLIError("Give --township or --villages.") }
+            print(try SQLiteReplicaStore(path: store).enrol(try ReplicaID(replica), jurisdiction: jurisdiction, now: nowMilliseconds()))
+        }
+    }
+
+    /// `tianzhang hub revoke`: revokes a replica's credentials.
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke every credential of a replica.")
+        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @Option(help: "The replica id.") var replica: String
+        func run() throws { print("revoked \(try SQLiteReplicaStore(path: store).revoke(try ReplicaID(replica), now: nowMilliseconds())) credential(s)") }
+    }
+
+    /// `tianzhang hub digest`: the state digest of a scope, to compare with a node's.
+    struct Digest: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "digest", abstract: "Print the state digest of a township (or the county).")
+        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @Option(help: "A township code, or a county code.") var scope: String
+        func run() throws {
+            let code = try DivisionCode(scope)
+            let jurisdiction: Jurisdiction = code.level == .county ? .county(code) : .township(code)
+            print(try SQLiteReplicaStore(path: store).read { try SyncEngine().digest(of: jurisdiction, in: $0) })
+        }
+    }
+}
+
+/// `tianzhang node …`: a township office's replica.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "Township node commands.",
+        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self])
+
+    struct Options: ParsableArguments {
+        @Option(help: "The node's store (SQLite file).") var store = "node.sqlite"
+    }
+
+    static func open(_ options: Options) throws -> (SQLiteReplicaStore, ReplicaMeta, SyncEngine) {
+        guard FileManager.default.fileExists(atPath: options.store) else { throw CLIError("No node store at \(options.store); run `tianzhang node init` first.") }
+        let store = try SQLiteReplicaStore(path: options.store)
+        guard let meta = try store.read({ try $0.meta() }) else { throw CLIError("\(options.store) has no replica; run `tianzhang node init` first.") }
+        return (store, meta, SyncEngine(configuration: .init(landClasses: try ReferenceData.landClasses())))
+    }
+
+    static func client(_ store: SQLiteReplicaStore) throws -> SyncClient {
+        guard let hub = try store.setting("hub.url").flatMap(URL.init(string:)), let credential = try store.setting("hub.credential") else {
+            throw CLIError("This node has no hub address or credential; run `tianzhang node init`.")
+        }
+        return SyncClient(baseURL: hub, credential: credential)
+    }
+
+    /// `tianzhang node init`: binds a store to the hub with an enrolment credential.
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "init", abstract: "Create the node's store and enrol it with the county hub.")
+        @OptionGroup var options: Options
+        @Option(help: "The hub's address, e.g. http://127.0.0.1:8080.") var hub: String
+        @Option(help: "The credential the county issued.") var credential: String
+        @Option(help: "This node's replica id, e.g. node:371312001.") var replica: String
+
+        func run() async throws {
+            guard let url = URL(string: hub) else { throw CLIError("\(hub) is not a URL.") }
+            let id = try ReplicaID(replica)
+            let hello = try await SyncClient(baseURL: url, credential: credential).hello(HelloRequest(replica: id))
+            let store = try SQLiteReplicaStore(path: options.store)
+            try store.write { tx in _ = try SyncEngine().open(replica: id, jurisdiction: hello.jurisdiction, in: tx) }
+            try store.setSetting("hub.url", hub)
+            try store.setSetting("hub.credential", credential)
+            print("\(id) enrolled with \(hello.server) (protocol v\(hello.protocolVersion)) for \(Wire.describe(hello.jurisdiction)); run `tianzhang node sync` to download")
+        }
+    }
+
+    /// `tianzhang node sync`: push the outbox, then pull.
+    struct Sync: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "sync", abstract: "Push the outbox, then pull; retries with backoff when the link fails.")
+        @OptionGroup var options: Options
+        @Flag(help: "Print the report as JSON.") var json = false
+
+        func run() async throws {
+            let (store, meta, engine) = try NodeCommand.open(options)
+            let runner = SyncRunner(store: store, engine: engine, client: try NodeCommand.client(store), replica: meta.replica)
+            let quiet = json
+            let report = try await runner.sync { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+            if json {
+                print(String(decoding: try Wire.encoder.encode(report), as: UTF8.self))
+            } else {
+                print("sent \(report.sent) (accepted \(report.accepted), merged \(report.merged), duplicates \(report.duplicates), rejected \(report.rejected.count)); received \(report.received); \(report.confirmedAtCounty) confirmed at the county")
+                for line in report.conflicts { print("  conflict: \(line)") }
+                for line in report.rejected { print("  rejected: \(line)") }
+            }
+        }
+    }
+
+    /// `tianzhang node status`: outbox, digest, conflicts.
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the outbox, the state digest and open conflicts.")
+        @OptionGroup var options: Options
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Body: Codable { var replica: String; var digest: String; var pending: Int; var rejected: Int; var openConflicts: [String]; var parcels: Int; var cases: Int }
+
+        func run() async throws {
+            let (store, meta, engine) = try NodeCommand.open(options)
+            let summary = try store.summary()
+            let (digest, conflicts) = try store.read { tx in (try engine.digest(of: meta.jurisdiction, in: tx), try engine.conflicts(in: meta.jurisdiction, in: tx)) }
+            let body = Body(replica: meta.replica.rawValue, digest: digest, pending: summary.pendingChanges, rejected: summary.rejectedChanges,
+                            openConflicts: conflicts.filter { $0.status == .open }.map(\.id), parcels: summary.parcels, cases: summary.cases)
+            if json { print(String(decoding: try Wire.encoder.encode(body), as: UTF8.self)) } else {
+                print("\(body.replica): \(body.parcels) parcels, \(body.cases) cases; \(body.pending) changes waiting, \(body.rejected) rejected; digest \(digest.prefix(16))")
+                for id in body.openConflicts { print("  open conflict \(id)") }
+            }
+        }
+    }
+
+    /// `tianzhang node transition CASE STATUS`: moves a case along its workflow, offline.
+    struct Transition: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "transition", abstract: "Move a case along its workflow (recorded locally, whatever the link).")
+        @OptionGroup var options: Options
+        @Argument(help: "The case id.") var caseID: String
+        @Argument(help: "The new status.") var status: String
+        @Option(help: "Who acts.") var author = "clerk"
+
+        func run() async throws {
+            let (store, meta, engine) = try NodeCommand.open(options)
+            guard let next = CaseStatus(rawValue: status) else { throw CLIError("\(status) is not a status (\(CaseStatus.allCases.map(\.rawValue).joined(separator: ", ")))") }
+            guard var record = try store.enforcementCase(caseID) else { throw CLIError("No case \(caseID) in this node's store.") }
+            try record.transition(to: next, by: meta.replica.role)
+            let value = WorkflowValue(status: record.status, round: record.round, decision: next.isDecision ? next : nil)
+            let current = try store.read { try $0.recordState(RecordKey(.enforcementCase, caseID)) }
+            let decision = current?.materialized["decision"]?.stringValue.flatMap(CaseStatus.init(rawValue:))
+            let carried = WorkflowValue(status: value.status, round: value.round, decision: value.decision ?? (next == .reported ? nil : decision))
+            let change = try store.write { tx in
+                try engine.record(Draft(type: .enforcementCase, id: caseID, scope: record.village ?? record.township, author: author, fields: ["status": .set(carried.json)]), physicalNow: nowMilliseconds(), in: tx)
+            }
+            print("case \(caseID): \(next.rawValue) (change \(change.id), waiting to sync)")
+        }
+    }
+
+    /// `tianzhang node note CASE TEXT`: appends a note to a case's timeline, offline.
+    struct Note: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "note", abstract: "Append a note to a case's timeline (recorded locally).")
+        @OptionGroup var options: Options
+        @Argument(help: "The case id.") var caseID: String
+        @Argument(help: "The note.") var text: String
+        @Option(help: "Who writes.") var author = "clerk"
+
+        func run() async throws {
+            let (store, _, engine) = try NodeCommand.open(options)
+            guard let record = try store.enforcementCase(caseID) else { throw CLIError("No case \(caseID) in this node's store.") }
+            let now = nowMilliseconds()
+            let id = RecordID.generate(at: Timestamp(milliseconds: now), using: &SystemRNG.shared).rawValue
+            let change = try store.write { tx in
+                try engine.record(Draft(type: .timelineEntry, id: id, scope: record.village ?? record.township, author: author, fields: [
+                    "caseID": .set(.string(caseID)), "kind": .set("note"), "text": .set(.string(text)), "attachmentIDs": .set([]),
+                    "author": .set(.string(author)), "at": .set(.number(Double(now))),
+                ]), physicalNow: now, in: tx)
+            }
+            print("note \(id) on case \(caseID) (change \(change.id), waiting to sync)")
+        }
+    }
+}

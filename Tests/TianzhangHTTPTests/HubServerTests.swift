@@ -1,0 +1,156 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+import TianzhangDomain
+import TianzhangHTTP
+import TianzhangSQLite
+import TianzhangSync
+
+/// A real hub on a loopback port for one test.
+final class RunningHub: Sendable {
+    let store: SQLiteReplicaStore
+    let url: URL
+    let task: Task<Void, any Error>
+    let county = try! DivisionCode("371312")
+    let now: Int64 = 1_763_884_800_000
+
+    init() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-http-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        store = try SQLiteReplicaStore(path: folder.appendingPathComponent("hub.sqlite").path)
+        var configuration = HubServer.Configuration(port: 0)
+        configuration.limits = ProtocolLimits(batchChangesMax: 50, batchBytesMax: 64 * 1024, pageChangesMax: 100)
+        let fixed = now
+        let server = try HubServer(store: store, engine: SyncEngine(), county: county, configuration: configuration, clock: { fixed })
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        task = Task { try await server.run { continuation.yield($0) } }
+        var port = 0
+        for await bound in ports { port = bound; break }
+        url = URL(string: "http://127.0.0.1:\(port)")!
+    }
+
+    deinit { task.cancel() }
+
+    /// Sends raw bytes and returns the status and the decoded JSON body.
+    func post(_ path: String, body: Data, credential: String?, headers: [String: String] = [:]) async throws -> (Int, [String: Any]) {
+        var request = URLRequest(url: url.appendingPathComponent(path))
+        request.httpMethod = "POST"
+        request.httpBody = body
+        if let credential { request.setValue("Bearer \(credential)", forHTTPHeaderField: "Authorization") }
+        for (key, value) in headers { request.setValue(value, forHTTPHeaderField: key) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let json = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        return ((response as! HTTPURLResponse).statusCode, json)
+    }
+
+    func json(_ value: some Encodable) throws -> Data { try Wire.encoder.encode(value) }
+}
+
+func errorCode(_ body: [String: Any]) -> String? { (body["error"] as? [String: Any])?["code"] as? String }
+func errorField(_ body: [String: Any]) -> String? { (body["error"] as? [String: Any])?["field"] as? String }
+
+@Suite("Hub over HTTP", .serialized)
+struct HubServerTests {
+    let node = try! ReplicaID("node:371312001")
+    let township = try! DivisionCode("371312001")
+
+    func newCase(_ seq: UInt64, village: String = "371312001201", id: String = "01JD0000000000000000000001") -> Change {
+        let scope = try! DivisionCode(village)
+        return Change(
+            id: ChangeID(origin: node, seq: seq), recordType: .enforcementCase, recordID: id, scope: scope, hlc: HLC(wall: 1_763_884_800_000),
+            author: "clerk", fields: [
+                "source": .set("patrol"), "violation": .set("soilExtraction"), "location": .set(["longitude": 118.3, "latitude": 35.0]),
+                "township": .set(.string(scope.township!.rawValue)), "village": .set(.string(village)), "discoveredAt": .set(1_763_884_800_000),
+                "summary": .set("x"), "affectedAreaMu": .set(1), "status": .set(WorkflowValue(status: .reported, round: 1).json),
+            ])
+    }
+
+    @Test("health and version answer without a credential")
+    func healthAndVersion() async throws {
+        let hub = try await RunningHub()
+        let (data, response) = try await URLSession.shared.data(from: hub.url.appendingPathComponent("/version"))
+        #expect((response as! HTTPURLResponse).statusCode == 200)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"protocolVersions\":[1]"))
+    }
+
+    @Test("every bad request gets its documented error code")
+    func badRequests() async throws {
+        let hub = try await RunningHub()
+        let secret = try hub.store.enrol(node, jurisdiction: .township(township), now: hub.now)
+        let good = try hub.json(PushRequest(sender: node, changes: [newCase(1)]))
+        // Unknown credential, and none at all.
+        var (status, body) = try await hub.post("/v1/push", body: good, credential: "tz_wrong")
+        #expect(status == 401 && errorCode(body) == "unknown_credential")
+        (status, body) = try await hub.post("/v1/push", body: good, credential: nil)
+        #expect(status == 401 && errorCode(body) == "unknown_credential")
+        // Malformed JSON, and a well-formed body missing a member: the field is named.
+        (status, body) = try await hub.post("/v1/push", body: Data("{\"protocolVersion\": 1, \"sender\": ".utf8), credential: secret)
+        #expect(status == 400 && errorCode(body) == "malformed_json")
+        (status, body) = try await hub.post("/v1/push", body: Data(#"{"protocolVersion":1,"sender":"node:371312001","changes":[{"origin":"node:371312001","seq":1}]}"#.utf8), credential: secret)
+        #expect(status == 400 && errorCode(body) == "malformed_json" && errorField(body) == "changes[0].type")
+        // A protocol version the hub does not speak.
+        (status, body) = try await hub.post("/v1/push", body: try hub.json(PushRequest(protocolVersion: 9, sender: node, changes: [])), credential: secret)
+        #expect(status == 400 && errorCode(body) == "unsupported_protocol_version" && errorField(body) == "protocolVersion")
+        // Another replica's name with this credential.
+        (status, body) = try await hub.post("/v1/push", body: try hub.json(PushRequest(sender: try ReplicaID("node:371312004"), changes: [])), credential: secret)
+        #expect(status == 403 && errorCode(body) == "replica_mismatch")
+        // An oversized body (the test hub allows 64 KiB).
+        (status, body) = try await hub.post("/v1/push", body: Data(repeating: 0x20, count: 200 * 1024), credential: secret)
+        #expect(status == 413 && errorCode(body) == "body_too_large")
+        // A truncated gzip body.
+        let zipped = try Wire.gzip(good)
+        (status, body) = try await hub.post("/v1/push", body: zipped.prefix(zipped.count / 2), credential: secret, headers: ["Content-Encoding": "gzip"])
+        #expect(status == 400 && errorCode(body) == "bad_gzip")
+        // A complete gzip body is accepted; an out-of-scope write is refused per change, the rest go in.
+        let mixed = try hub.json(PushRequest(sender: node, changes: [newCase(1), newCase(2, village: "371312004201", id: "01JD0000000000000000000002")]))
+        (status, body) = try await hub.post("/v1/push", body: try Wire.gzip(mixed), credential: secret, headers: ["Content-Encoding": "gzip"])
+        #expect(status == 200)
+        let results = try #require(body["results"] as? [[String: Any]])
+        #expect(results.map { $0["outcome"] as? String } == ["accepted", "rejected"])
+        #expect((results[1]["rejection"] as? [String: Any])?["code"] as? String == "outside_jurisdiction")
+        // Revoked: refused with its own code.
+        try hub.store.revoke(node, now: hub.now)
+        (status, body) = try await hub.post("/v1/push", body: good, credential: secret)
+        #expect(status == 401 && errorCode(body) == "revoked_credential")
+    }
+
+    @Test("a node bootstraps, edits offline and syncs over HTTP with gzip; the hub and the node end with the same digest")
+    func syncOverHTTP() async throws {
+        let hub = try await RunningHub()
+        // The county has a case in the township and one in another township.
+        try hub.store.write { tx in
+            let engine = SyncEngine()
+            let hubID = try ReplicaID("hub:371312")
+            var change = newCase(1)
+            _ = try engine.record(Draft(type: .enforcementCase, id: change.recordID, scope: change.scope, author: "dispatcher", fields: change.fields), physicalNow: hub.now, in: tx)
+            change = newCase(2, village: "371312004201", id: "01JD0000000000000000000009")
+            _ = try engine.record(Draft(type: .enforcementCase, id: change.recordID, scope: change.scope, author: "dispatcher", fields: change.fields), physicalNow: hub.now, in: tx)
+            _ = hubID
+        }
+        let secret = try hub.store.enrol(node, jurisdiction: .township(township), now: hub.now)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-node-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let nodeStore = try SQLiteReplicaStore(path: folder.appendingPathComponent("node.sqlite").path)
+        let client = SyncClient(baseURL: hub.url, credential: secret)
+        let hello = try await client.hello(HelloRequest(replica: node))
+        #expect(hello.jurisdiction == .township(township))
+        let engine = SyncEngine()
+        try nodeStore.write { tx in _ = try engine.open(replica: node, jurisdiction: hello.jurisdiction, in: tx) }
+        let runner = SyncRunner(store: nodeStore, engine: engine, client: client, replica: node, clock: { 1_763_884_800_000 })
+        let first = try await runner.sync()
+        #expect(first.received == 1, "only the township's own case comes down")
+        try nodeStore.write { tx in
+            _ = try engine.record(Draft(type: .enforcementCase, id: "01JD0000000000000000000001", scope: try DivisionCode("371312001201"), author: "clerk",
+                                        fields: ["status": .set(WorkflowValue(status: .verifying, round: 1).json)]), physicalNow: 1_763_884_801_000, in: tx)
+        }
+        let second = try await runner.sync()
+        #expect(second.sent == 1 && second.accepted == 1)
+        let nodeDigest = try nodeStore.read { try engine.digest(of: .township(township), in: $0) }
+        let hubDigest = try hub.store.read { try engine.digest(of: .township(township), in: $0) }
+        #expect(nodeDigest == hubDigest)
+        #expect(try nodeStore.summary().pendingChanges == 0)
+        #expect(try hub.store.enforcementCase("01JD0000000000000000000001")?.status == .verifying)
+    }
+}
