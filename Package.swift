@@ -74,7 +74,7 @@ let package = Package(
         ),
         .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangReference"]),
         .testTarget(name: "TianzhangSeedTests", dependencies: ["TianzhangSeed", "TianzhangReference"]),
-        .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain"]),
+        .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain", "TianzhangTesting"]),
         .testTarget(name: "TianzhangHTTPTests", dependencies: ["TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting"]),
     ],
     swiftLanguageModes: [.v6]

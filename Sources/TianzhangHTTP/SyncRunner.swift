@@ -27,7 +27,7 @@ public struct SyncRunner: Sendable {
     public let replica: ReplicaID
     public var batchChangesMax = 100
     public var pageChangesMax = 500
-    public var retriesMax = 5
+    public var retriesMax = 8
     public var backoffFirst: Duration = .milliseconds(200)
     public let clock: @Sendable () -> Int64
 
@@ -46,24 +46,35 @@ public struct SyncRunner: Sendable {
         var report = SyncReport()
         var failures = 0
         var delay = backoffFirst
+        // Sizes adapt to the link: halved after a failed step (a link that cuts long bodies still
+        // passes short ones), doubled back after a step that went through.
+        var sizes = (batch: batchChangesMax, page: pageChangesMax)
         while true {
             report.attempts += 1
+            let progressBefore = report.sent + report.received
             do {
-                try await pushAll(&report, progress: progress)
-                try await pullAll(&report, progress: progress)
+                try await pushAll(&report, sizes: &sizes, progress: progress)
+                try await pullAll(&report, sizes: &sizes, progress: progress)
                 return report
             } catch let error as SyncClientError where error.isRetryable && failures < retriesMax {
+                // Whatever was committed before the failure stays; only failures in a row count.
+                if report.sent + report.received > progressBefore {
+                    failures = 0
+                    delay = backoffFirst
+                }
                 failures += 1
-                progress("link failed (\(error)); retrying in \(delay)")
+                sizes = (max(5, sizes.batch / 2), max(10, sizes.page / 2))
+                progress("link failed (\(error)); retrying in \(delay) with batches of \(sizes.batch), pages of \(sizes.page)")
                 try await Task.sleep(for: delay)
                 delay *= 2
             }
         }
     }
 
-    func pushAll(_ report: inout SyncReport, progress: (String) -> Void) async throws {
-        while let request = try store.read({ try engine.nextPush(limit: batchChangesMax, in: $0) }) {
+    func pushAll(_ report: inout SyncReport, sizes: inout (batch: Int, page: Int), progress: (String) -> Void) async throws {
+        while let request = try store.read({ [sizes] in try engine.nextPush(limit: sizes.batch, in: $0) }) {
             let response = try await client.push(request)
+            sizes.batch = min(batchChangesMax, sizes.batch * 2)
             let summary = try store.write { try engine.handle(response, in: $0) }
             report.sent += request.changes.count
             report.accepted += summary.accepted
@@ -75,10 +86,11 @@ public struct SyncRunner: Sendable {
         }
     }
 
-    func pullAll(_ report: inout SyncReport, progress: (String) -> Void) async throws {
+    func pullAll(_ report: inout SyncReport, sizes: inout (batch: Int, page: Int), progress: (String) -> Void) async throws {
         while true {
             let cursor = try store.read { try $0.checkpoint(peer: "hub") }
-            let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: pageChangesMax))
+            let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: sizes.page))
+            sizes.page = min(pageChangesMax, sizes.page * 2)
             report.bytesReceived += (try? Wire.encoder.encode(page).count) ?? 0
             let summary = try store.write { try engine.apply(page, from: "hub", physicalNow: clock(), in: $0) }
             report.received += summary.applied

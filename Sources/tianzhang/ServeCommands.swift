@@ -183,19 +183,23 @@ struct NodeCommand: AsyncParsableCommand {
         @Argument(help: "The case id.") var caseID: String
         @Argument(help: "The note.") var text: String
         @Option(help: "Who writes.") var author = "clerk"
+        @Option(name: .customLong("repeat"), help: "Record the note this many times (load tests).") var repeat_: Int = 1
 
         func run() async throws {
             let (store, _, engine) = try NodeCommand.open(options)
             guard let record = try store.enforcementCase(caseID) else { throw CLIError("No case \(caseID) in this node's store.") }
-            let now = nowMilliseconds()
-            let id = RecordID.generate(at: Timestamp(milliseconds: now), using: &SystemRNG.shared).rawValue
-            let change = try store.write { tx in
-                try engine.record(Draft(type: .timelineEntry, id: id, scope: record.village ?? record.township, author: author, fields: [
-                    "caseID": .set(.string(caseID)), "kind": .set("note"), "text": .set(.string(text)), "attachmentIDs": .set([]),
-                    "author": .set(.string(author)), "at": .set(.number(Double(now))),
-                ]), physicalNow: now, in: tx)
+            for n in 0..<max(1, repeat_) {
+                let now = nowMilliseconds()
+                let id = RecordID.generate(at: Timestamp(milliseconds: now), using: &SystemRNG.shared).rawValue
+                let change = try store.write { tx in
+                    try engine.record(Draft(type: .timelineEntry, id: id, scope: record.village ?? record.township, author: author, fields: [
+                        "caseID": .set(.string(caseID)), "kind": .set("note"), "text": .set(.string(repeat_ > 1 ? "\(text) #\(n + 1)" : text)),
+                        "attachmentIDs": .set([]), "author": .set(.string(author)), "at": .set(.number(Double(now))),
+                    ]), physicalNow: now, in: tx)
+                }
+                if repeat_ == 1 { print("note \(id) on case \(caseID) (change \(change.id), waiting to sync)") }
             }
-            print("note \(id) on case \(caseID) (change \(change.id), waiting to sync)")
+            if repeat_ > 1 { print("\(repeat_) notes on case \(caseID), waiting to sync") }
         }
     }
 }
