@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import TianzhangDomain
+import TianzhangHTTP
 import TianzhangReference
 import TianzhangSQLite
 import TianzhangSeed
 import TianzhangSync
 
 /// `tianzhang demo`: the main job on the embedded default, end to end, in one process.
-struct DemoCommand: ParsableCommand {
+struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Seed a real county, load a county hub, bootstrap two townships, edit offline on every side, sync, and resolve the conflicts.")
@@ -16,7 +17,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Folder for the stores (default: a new temporary folder).") var dir: String?
     @Option(help: "Generator seed.") var seed: UInt64 = 1
 
-    func run() throws {
+    func run() async throws {
         let folder = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-demo-\(ProcessInfo.processInfo.processIdentifier)").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var clock = nowMilliseconds()
@@ -41,17 +42,29 @@ struct DemoCommand: ParsableCommand {
         try hubStore.save(divisions: [generated.county] + generated.townships + generated.villages)
         print("hub.sqlite: \(try hubStore.summary().parcels) parcels, \(try hubStore.summary().cases) cases (\(report.rejected.count) features rejected)")
 
-        section("3. Two township offices enrol and bootstrap their township")
+        section("3. The hub serves protocol v1 over HTTP; two township offices enrol and bootstrap")
+        let server = try HubServer(store: hubStore, engine: engine, county: generated.county.code, configuration: .init(host: "127.0.0.1", port: 0))
+        let (ports, portsContinuation) = AsyncStream.makeStream(of: Int.self)
+        let serverTask = Task { try await server.run { portsContinuation.yield($0) } }
+        defer { serverTask.cancel() }
+        var port = 0
+        for await bound in ports { port = bound; break }
+        let hubURL = URL(string: "http://127.0.0.1:\(port)")!
+        print("county hub listening on \(hubURL)")
         let townships = Array(generated.townships.prefix(2))
-        var nodes: [(division: Division, id: ReplicaID, store: SQLiteReplicaStore)] = []
+        var nodes: [Node] = []
         for township in townships {
             let store = try SQLiteReplicaStore(path: folder + "/node-\(township.code).sqlite")
             let id = ReplicaID(kind: .node, name: township.code.rawValue)
-            try store.write { tx in try engine.open(replica: id, jurisdiction: .township(township.code), in: tx) }
-            let (changes, bytes) = try pullAll(into: store, as: id, grant: .township(township.code), from: hubStore, engine: engine, now: tick())
+            let secret = try hubStore.enrol(id, jurisdiction: .township(township.code), now: tick())
+            let client = SyncClient(baseURL: hubURL, credential: secret)
+            let hello = try await client.hello(HelloRequest(replica: id))
+            try store.write { tx in try engine.open(replica: id, jurisdiction: hello.jurisdiction, in: tx) }
+            let node = Node(division: township, id: id, store: store, runner: SyncRunner(store: store, engine: engine, client: client, replica: id))
+            let report = try await node.runner.sync()
             let summary = try store.summary()
-            print("\(township.name) \(township.code): \(summary.parcels) parcels, \(summary.cases) cases — \(changes) changes, \(bytes / 1024) KiB")
-            nodes.append((township, id, store))
+            print("\(township.name) \(township.code): enrolled (credential \(secret.prefix(7))…), \(summary.parcels) parcels, \(summary.cases) cases — \(report.received) changes over HTTP")
+            nodes.append(node)
         }
 
         section("4. Offline edits on every side (no link)")
@@ -65,7 +78,7 @@ struct DemoCommand: ParsableCommand {
         func status(_ value: CaseStatus) -> FieldOperation { .set(WorkflowValue(status: value, round: caseA.round).json) }
         // The case moves to verification at the township first, and everyone has seen that.
         _ = try set(a.store, .enforcementCase, caseA.id.rawValue, scopeA, "clerk-a", ["status": status(.verifying)])
-        _ = try sync(node: a, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: true)
+        _ = try await a.runner.sync()
         print("case \(caseA.id) (\(caseA.summary)) is being verified in \(a.division.name)")
         _ = try set(a.store, .enforcementCase, caseA.id.rawValue, scopeA, "clerk-a", ["status": status(.dismissed), "summary": .set("approved greenhouse, not a violation")])
         print("  \(a.division.name) office: dismisses it (approved use) and edits the summary")
@@ -94,10 +107,14 @@ struct DemoCommand: ParsableCommand {
         _ = try set(hubStore, .parcel, parcelB.id.rawValue, parcelB.village, "dispatcher", ["note": .set("re-surveyed 2026")])
         print("  county: re-annotates the same parcel's note")
 
-        section("5. Sync: each office pushes its outbox, then pulls")
-        for node in nodes { _ = try sync(node: node, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: false) }
+        section("5. Sync over HTTP: each office pushes its outbox, then pulls")
+        for node in nodes {
+            let report = try await node.runner.sync()
+            print("  \(node.division.name): sent \(report.sent) — accepted \(report.accepted), " + Style.yellow("merged with a conflict \(report.merged)") + ", rejected \(report.rejected.count); received \(report.received)")
+            for conflict in report.conflicts { print("    conflict raised: \(conflict)") }
+        }
         // A second round carries the hub's receipts and the other office's changes.
-        for node in nodes { _ = try sync(node: node, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: true) }
+        for node in nodes { _ = try await node.runner.sync() }
 
         section("6. What converged, and which rule decided")
         try printConflicts(hubStore, engine: engine, scope: .county(generated.county.code))
@@ -117,7 +134,7 @@ struct DemoCommand: ParsableCommand {
         }
         try hubStore.write { tx in try engine.decideCorrection(correctionID, accept: true, note: "confirmed on site", author: "county-director", physicalNow: tick(), in: tx) }
         print("  county-director accepts the correction request for parcel \(parcelB.id)")
-        for node in nodes { _ = try sync(node: node, hub: hubStore, hubID: hubID, engine: engine, now: tick(), quiet: true) }
+        for node in nodes { _ = try await node.runner.sync() }
         try printConflicts(hubStore, engine: engine, scope: .county(generated.county.code))
         print("  parcel \(parcelB.id) in \(b.division.name): \(String(format: "%.2f", try b.store.parcel(parcelB.id.rawValue)?.areaMu ?? 0)) mu (the county's accepted correction)")
         try printDigests(hubStore, nodes: nodes, engine: engine)
@@ -125,45 +142,6 @@ struct DemoCommand: ParsableCommand {
     }
 
     func section(_ title: String) { print("\n" + Style.bold(title)) }
-
-    func pullAll(into store: SQLiteReplicaStore, as id: ReplicaID, grant: Jurisdiction, from hub: SQLiteReplicaStore, engine: SyncEngine, now: Int64) throws -> (Int, Int) {
-        var changes = 0, bytes = 0
-        while true {
-            let cursor = try store.read { try $0.checkpoint(peer: "hub") }
-            let page = try hub.read { try engine.servePull(PullRequest(puller: id, after: cursor, limit: 1000), for: Peer(replica: id, jurisdiction: grant), in: $0) }
-            bytes += Canonical.data(page).count
-            changes += page.changes.count
-            _ = try store.write { try engine.apply(page, from: "hub", physicalNow: now, in: $0) }
-            if !page.more { return (changes, bytes) }
-        }
-    }
-
-    func sync(node: (division: Division, id: ReplicaID, store: SQLiteReplicaStore), hub: SQLiteReplicaStore, hubID: ReplicaID, engine: SyncEngine, now: Int64, quiet: Bool) throws -> PushSummary {
-        var total = PushSummary()
-        let peer = Peer(replica: node.id, jurisdiction: .township(node.division.code))
-        while let request = try node.store.read({ try engine.nextPush(in: $0) }) {
-            let response = try hub.write { tx in try engine.receive(request, from: peer, originJurisdiction: { _ in nil }, physicalNow: now, in: tx) }
-            let summary = try node.store.write { try engine.handle(response, in: $0) }
-            total.accepted += summary.accepted
-            total.merged += summary.merged
-            total.rejected += summary.rejected
-            total.conflicts += summary.conflicts
-            if !quiet {
-                for result in response.results {
-                    let change = request.changes.first { $0.id == result.id }!
-                    let what = "\(change.recordTypeName).\(change.fields.keys.sorted().joined(separator: ","))"
-                    switch result.outcome {
-                    case .merged: print("  \(node.division.name) → hub: \(what) " + Style.yellow("merged with a conflict") + " (\(result.conflicts?.map { "\($0.kind.rawValue) on \($0.field)" }.joined(separator: "; ") ?? ""))")
-                    case .rejected: print("  \(node.division.name) → hub: \(what) " + Style.red("rejected") + ": \(result.rejection!.message)")
-                    default: print("  \(node.division.name) → hub: \(what) " + Style.green(result.outcome.rawValue))
-                    }
-                }
-            }
-        }
-        let (pulled, bytes) = try pullAll(into: node.store, as: node.id, grant: peer.jurisdiction, from: hub, engine: engine, now: now)
-        if !quiet { print("  \(node.division.name) ← hub: \(pulled) changes, \(bytes) bytes") }
-        return total
-    }
 
     func printConflicts(_ hub: SQLiteReplicaStore, engine: SyncEngine, scope: Jurisdiction) throws {
         let conflicts = try hub.read { tx in try engine.conflicts(in: scope, in: tx) }
@@ -180,7 +158,14 @@ struct DemoCommand: ParsableCommand {
         print("  other rules at work: grow-only set (S1) kept both assignments; timeline notes are append-only (I2); the parcel's area is hub-owned (H1): the office's edit was refused locally and travels as a correction request instead")
     }
 
-    func printDigests(_ hub: SQLiteReplicaStore, nodes: [(division: Division, id: ReplicaID, store: SQLiteReplicaStore)], engine: SyncEngine) throws {
+    struct Node {
+        var division: Division
+        var id: ReplicaID
+        var store: SQLiteReplicaStore
+        var runner: SyncRunner
+    }
+
+    func printDigests(_ hub: SQLiteReplicaStore, nodes: [Node], engine: SyncEngine) throws {
         for node in nodes {
             let scope = Jurisdiction.township(node.division.code)
             let mine = try node.store.read { try engine.digest(of: scope, in: $0) }
