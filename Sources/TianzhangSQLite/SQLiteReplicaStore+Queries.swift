@@ -20,25 +20,7 @@ public struct StoreSummary: Codable, Hashable, Sendable {
 
 extension SQLiteReplicaStore {
     private func bodies<T: Decodable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments = []) throws -> [T] {
-        try writer.read { db in try String.fetchAll(db, sql: sql, arguments: arguments) }.map { try JSON.decode(T.self, $0) }
-    }
-
-    // MARK: direct writes (imports, fixtures); synced writes go through the sync engine
-
-    /// Saves values straight into the record tables, in one transaction (a local reference import; these
-    /// rows do not sync — records that must sync are recorded through the `SyncEngine`).
-    public func save(parcels: [Parcel] = [], cases: [EnforcementCase] = [], timeline: [TimelineEntry] = [], checkIns: [CheckIn] = [],
-                     tasks: [VerificationTask] = [], attachments: [AttachmentMetadata] = [], chiefs: [FieldChief] = [], divisions: [Division] = []) throws {
-        try writer.write { db in
-            for value in parcels { try Materializer.upsert(value, in: db) }
-            for value in cases { try Materializer.upsert(value, in: db) }
-            for value in timeline { try Materializer.upsert(value, in: db) }
-            for value in checkIns { try Materializer.upsert(value, in: db) }
-            for value in tasks { try Materializer.upsert(value, in: db) }
-            for value in attachments { try Materializer.upsert(value, in: db) }
-            for value in chiefs { try Materializer.upsert(value, in: db) }
-            for value in divisions { try Materializer.upsert(value, in: db) }
-        }
+        try reading { db in try String.fetchAll(db, sql: sql, arguments: arguments).map { try JSON.decode(T.self, $0) } }
     }
 
     // MARK: queries a township needs
@@ -65,18 +47,42 @@ extension SQLiteReplicaStore {
         return try bodies(EnforcementCase.self, sql + " ORDER BY discovered_at, id", arguments)
     }
 
-    /// Open cases with a "three ones" deadline passed at `now` for their status (the same rule as
-    /// `ThreeOnesDeadlines.overdue(at:status:)`): still reported an hour after discovery; not yet being
-    /// verified on site an hour after; not yet rectified (and not dismissed) a day after.
+    /// Open cases with a "three ones" deadline passed at `now` for their status, oldest discovery first.
+    ///
+    /// The same rule as `ThreeOnesDeadlines.overdue(at:status:)` (a deadline is passed when `now` is
+    /// strictly after it), run in SQL on the indexed deadline columns. Which statuses each deadline
+    /// applies to is read from the domain function itself (`deadlineStatuses`), so the two cannot drift.
     public func casesPastDeadline(at now: Timestamp) throws -> [EnforcementCase] {
-        try bodies(EnforcementCase.self, """
-            SELECT body FROM enforcement_case WHERE
-                (status = 'reported' AND report_by < :now)
-             OR (status = 'reported' AND on_site_by < :now)
-             OR (status IN ('reported', 'verifying', 'confirmed', 'stopped', 'rectifying') AND restore_by < :now)
-            ORDER BY discovered_at, id
-            """, ["now": now.milliseconds])
+        let (sql, arguments) = Self.pastDeadlineQuery(at: now)
+        return try bodies(EnforcementCase.self, sql, arguments)
     }
+
+    /// The SQL of `casesPastDeadline(at:)`: an OR of one indexed range per deadline.
+    static func pastDeadlineQuery(at now: Timestamp) -> (sql: String, arguments: StatementArguments) {
+        var terms: [String] = []
+        var arguments: StatementArguments = []
+        for (deadline, column) in [(ThreeOnesDeadlines.Deadline.report, "report_by"), (.onSite, "on_site_by"), (.restore, "restore_by")] {
+            let statuses = deadlineStatuses[deadline] ?? []
+            guard !statuses.isEmpty else { continue }
+            terms.append("(status IN (\(statuses.map { _ in "?" }.joined(separator: ", "))) AND \(column) < ?)")
+            arguments += StatementArguments(statuses.map(\.rawValue))
+            arguments += [now.milliseconds]
+        }
+        let condition = terms.isEmpty ? "0" : terms.joined(separator: " OR ")
+        return ("SELECT body FROM enforcement_case WHERE \(condition) ORDER BY discovered_at, id", arguments)
+    }
+
+    /// For each "three ones" deadline, the statuses in which a case can be overdue on it, asked of
+    /// `ThreeOnesDeadlines.overdue(at:status:)` with every deadline long passed.
+    static let deadlineStatuses: [ThreeOnesDeadlines.Deadline: [CaseStatus]] = {
+        let deadlines = ThreeOnesDeadlines(discoveredAt: Timestamp(milliseconds: 0))
+        let muchLater = Timestamp(milliseconds: 0).adding(hours: 24 * 365)
+        var result: [ThreeOnesDeadlines.Deadline: [CaseStatus]] = [:]
+        for status in CaseStatus.allCases {
+            for deadline in deadlines.overdue(at: muchLater, status: status) { result[deadline, default: []].append(status) }
+        }
+        return result
+    }()
 
     /// Check-ins of one local day (China time), optionally of one village, in time order.
     /// - Parameter day: days since the epoch of the local date (`Timestamp.days(year:month:day:)`).
@@ -102,16 +108,31 @@ extension SQLiteReplicaStore {
         try bodies(AttachmentMetadata.self, "SELECT body FROM attachment WHERE case_id = ? ORDER BY sha256", [id])
     }
 
+    /// Every division, by code.
     public func divisions() throws -> [Division] {
-        try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT code, name, synthetic FROM division ORDER BY code").map { row in
-                Division(code: try DivisionCode(row["code"]), name: row["name"], synthetic: row["synthetic"])
+        try divisionRows("SELECT code, name, synthetic FROM division ORDER BY code")
+    }
+
+    /// One division by its code.
+    public func division(_ code: DivisionCode) throws -> Division? {
+        try divisionRows("SELECT code, name, synthetic FROM division WHERE code = ?", [code.rawValue]).first
+    }
+
+    private func divisionRows(_ sql: String, _ arguments: StatementArguments = []) throws -> [Division] {
+        try reading { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                do {
+                    return Division(code: try DivisionCode(row["code"]), name: row["name"], synthetic: row["synthetic"])
+                } catch {
+                    throw StoreError(.corruptRecord, "Division row \(row["code"] as String? ?? "?") holds an invalid code: \(error)", cause: error)
+                }
             }
         }
     }
 
+    /// Counts of every table, for a summary screen.
     public func summary() throws -> StoreSummary {
-        try writer.read { db in
+        try reading { db in
             func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql) ?? 0 }
             return StoreSummary(
                 divisions: try count("SELECT COUNT(*) FROM division"), fieldChiefs: try count("SELECT COUNT(*) FROM field_chief"),

@@ -10,6 +10,10 @@ import GRDB
 /// written in the same transaction as the records they describe.
 /// `v3-enrolment`: at the hub, the credentials it issued (only a SHA-256 of each secret is kept), and at
 /// every replica, its settings (the hub's address, its own credential).
+/// `v4-deadline-indexes`: one index per "three ones" deadline column, for `casesPastDeadline(at:)`.
+///
+/// Migrations are append-only: a released migration is never edited (GRDB would not re-run it on stores
+/// that already applied it); a schema change is a new migration with the next number.
 enum Schema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -68,6 +72,14 @@ enum Schema {
                     issued_at INTEGER NOT NULL, revoked_at INTEGER);
                 CREATE INDEX credential_replica ON credential(replica);
                 CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                """)
+        }
+        migrator.registerMigration("v4-deadline-indexes") { db in
+            // `casesPastDeadline(at:)` is an OR of one range per deadline; each term has its index.
+            try db.execute(sql: """
+                CREATE INDEX enforcement_case_report_by ON enforcement_case(status, report_by);
+                CREATE INDEX enforcement_case_on_site_by ON enforcement_case(status, on_site_by);
+                CREATE INDEX enforcement_case_restore_by ON enforcement_case(status, restore_by);
                 """)
         }
         return migrator

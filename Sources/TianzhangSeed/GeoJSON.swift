@@ -71,6 +71,16 @@ public enum GeoJSON {
 
     /// Reads parcels from a FeatureCollection. Each feature is checked on its own (properties, codes,
     /// land class against GB/T 21010, geometry); bad features are reported and never half-imported.
+    ///
+    /// Required properties: `id`, `village` (12 digits), `landClass` (a GB/T 21010-2017 class). Optional:
+    /// `areaMu` (taken as given; computed from the polygon only when absent), `isPermanentBasicFarmland`
+    /// (false when absent), `fieldChief`, `note`; an optional property of the wrong type is refused.
+    /// The geometry is a Polygon, or a MultiPolygon of exactly one polygon. A later feature repeating an
+    /// accepted id is refused (`invalid_identifier`).
+    /// - Parameters:
+    ///   - data: the file's bytes.
+    ///   - landClasses: the catalog land classes are checked against.
+    /// - Returns: the accepted parcels and, per refused feature, its index, its id if it had one, and the error.
     /// - Throws: `FileError` when the data is not JSON or not a FeatureCollection.
     public static func importParcels(data: Data, landClasses: LandClassCatalog) throws -> ParcelImportReport {
         let root: GeoValue
@@ -110,15 +120,27 @@ public enum GeoJSON {
             }
             return value
         }
+        /// An optional property: absent or null gives nil; present with the wrong type is refused.
+        func optional<T>(_ key: String, _ kind: String, _ extract: (GeoValue) -> T?) throws(ValidationError) -> T? {
+            guard let value = properties[key], value != .null else { return nil }
+            guard let result = extract(value) else {
+                throw ValidationError(.invalidValue, "Property \"\(key)\" must be \(kind).", field: "properties.\(key)")
+            }
+            return result
+        }
         let id = try RecordID(try string("id"), field: "properties.id")
         let village = try DivisionCode(try string("village"), level: .village, field: "properties.village")
         let landClass = try landClasses.landClass(try string("landClass"), field: "properties.landClass").code
+        let areaMu = try optional("areaMu", "a number of mu", \.number)
+        let isPermanentBasicFarmland = try optional("isPermanentBasicFarmland", "true or false", \.bool)
+        let fieldChief = try optional("fieldChief", "text (a person id)", \.string)
+        let note = try optional("note", "text", \.string)
         let polygon = try geometry(feature["geometry"])
         do { try polygon.validate() } catch { throw error.nested(under: "geometry") }
+        // The area is the survey's figure when given (never recomputed, so export → import is lossless).
         let parcel = Parcel(
-            id: id, village: village, landClass: landClass, areaMu: properties["areaMu"]?.number ?? polygon.areaMu,
-            isPermanentBasicFarmland: properties["isPermanentBasicFarmland"]?.bool ?? false,
-            fieldChief: properties["fieldChief"]?.string, note: properties["note"]?.string, geometry: polygon)
+            id: id, village: village, landClass: landClass, areaMu: areaMu ?? polygon.areaMu,
+            isPermanentBasicFarmland: isPermanentBasicFarmland ?? false, fieldChief: fieldChief, note: note, geometry: polygon)
         try parcel.validate(landClasses: landClasses)
         return parcel
     }

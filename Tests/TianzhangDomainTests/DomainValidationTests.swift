@@ -179,7 +179,7 @@ struct DomainValidationTests {
         let catalog = try ReferenceData.landClasses()
         let good = Parcel(
             id: try RecordID("371312001201-0001"), village: try DivisionCode("371312001201"), landClass: "0101", areaMu: 5,
-            isPermanentBasicFarmland: true, fieldChief: "chief", geometry: Polygon(exterior: square(118.3, 35.0, 0.001)))
+            isPermanentBasicFarmland: true, fieldChief: "chief", geometry: Polygon(exterior: Self.squareRing(118.3, 35.0, 0.001)))
         try good.validate(landClasses: catalog)
         var bad = good
         bad.landClass = "9999"
@@ -191,7 +191,133 @@ struct DomainValidationTests {
         bad.areaMu = .nan
         refuses(.invalidValue, containing: "positive", field: "areaMu") { try bad.validate(landClasses: catalog) }
         bad = good
-        bad.geometry = Polygon(exterior: Array(square(118.3, 35.0, 0.001).dropLast()))
+        bad.geometry = Polygon(exterior: Array(Self.squareRing(118.3, 35.0, 0.001).dropLast()))
         refuses(.invalidGeometry, containing: "not closed", field: "geometry.rings[0]") { try bad.validate(landClasses: catalog) }
+    }
+
+    /// A closed square ring (own helper, so this file does not depend on the geometry tests).
+    static func squareRing(_ lon: Double, _ lat: Double, _ size: Double) -> [Coordinate] {
+        [(lon, lat), (lon + size, lat), (lon + size, lat + size), (lon, lat + size), (lon, lat)].map { Coordinate(longitude: $0.0, latitude: $0.1) }
+    }
+
+    @Test func divisionCodeLevelsAndParentChain() throws {
+        refuses(.invalidDivisionCode, containing: "has 5 digits") { _ = try DivisionCode("37131") }
+        refuses(.invalidDivisionCode, containing: "has 13 digits") { _ = try DivisionCode("3713120012011") }
+        refuses(.invalidDivisionCode, containing: "has 0 digits") { _ = try DivisionCode("") }
+        refuses(.invalidDivisionCode, containing: "digits only", field: "village") { _ = try DivisionCode("３７１３１２", field: "village") }
+        refuses(.wrongDivisionLevel, containing: "is a village code", field: "township") { _ = try DivisionCode("371312001201", level: .township, field: "township") }
+        refuses(.wrongDivisionLevel, containing: "is a county code") { _ = try DivisionCode("371312", level: .village) }
+        let township = try DivisionCode("371312104", level: .township)
+        #expect(township.parent == (try DivisionCode("371312")) && township.county == township.parent && township.township == township)
+        #expect(try DivisionCode("371312").township == nil && (try DivisionCode("371312")).county.rawValue == "371312")
+        #expect(township.contains(township), "a division contains itself")
+        #expect(!(try DivisionCode("371313")).contains(township), "a sibling county does not")
+        #expect(!(try DivisionCode("371312001")).contains(try DivisionCode("371312104")))
+    }
+
+    @Test("the table of legal edges is the whole workflow graph")
+    func legalEdgeTableIsComplete() {
+        let graph = Set(CaseStatus.allCases.flatMap { from in CaseWorkflow.successors(of: from).map { "\(from.rawValue)→\($0.rawValue)" } })
+        let table = Set(Self.legalEdges.map { "\($0.0.rawValue)→\($0.1.rawValue)" })
+        #expect(table == graph)
+        #expect(graph.count == 10)
+    }
+
+    @Test("every pair of statuses, for every role, is accepted or refused for exactly one stated reason")
+    func everyTransition() {
+        for from in CaseStatus.allCases {
+            for to in CaseStatus.allCases {
+                for role in ActorRole.allCases {
+                    let expected: IllegalTransition.Reason? =
+                        from == to ? .sameStatus
+                        : !CaseWorkflow.successors(of: from).contains(to) ? .notAnEdge
+                        : to == .closed && role != .county ? .closingIsCountyOnly
+                        : from == .closed && role == .patrol ? .reopenNotAllowedForRole : nil
+                    do {
+                        try CaseWorkflow.check(from: from, to: to, by: role)
+                        #expect(expected == nil, "\(from) → \(to) by \(role) was allowed")
+                    } catch {
+                        #expect(error.reason == expected, "\(from) → \(to) by \(role)")
+                        let code: ValidationError.Code = expected == .notAnEdge || expected == .sameStatus ? .illegalTransition : .notAuthorized
+                        #expect(error.validationError.code == code)
+                    }
+                }
+            }
+        }
+        // The reasons' wire strings never change.
+        #expect([IllegalTransition.Reason.notAnEdge, .closingIsCountyOnly, .reopenNotAllowedForRole, .sameStatus].map(\.rawValue)
+            == ["not_an_edge", "closing_is_county_only", "reopen_not_allowed_for_role", "same_status"])
+    }
+
+    @Test func reopeningTwiceCountsRoundsAndOnlyFromClosed() throws {
+        var record = EnforcementCase(
+            id: try RecordID("C2"), source: .satellite, violation: .greenhouseHouse, location: Coordinate(longitude: 118.3, latitude: 35),
+            township: try DivisionCode("371312001"), village: nil, discoveredAt: Timestamp(milliseconds: 0), status: .dismissed)
+        try record.transition(to: .closed, by: .county)
+        try record.transition(to: .reported, by: .county)
+        for next in [CaseStatus.verifying, .confirmed, .stopped, .rectifying, .rectified] { try record.transition(to: next, by: .township) }
+        #expect(record.round == 2, "only a re-open starts a round")
+        try record.transition(to: .closed, by: .county)
+        #expect(throws: IllegalTransition.self) { try record.transition(to: .reported, by: .patrol) }
+        #expect(record.round == 2 && record.status == .closed)
+        try record.transition(to: .reported, by: .township)
+        #expect(record.round == 3)
+    }
+
+    @Test func recordIDsSortByTimeAndDecode() throws {
+        var rng = SplitMix64(seed: 42)
+        let times = (0..<200).map { Timestamp(milliseconds: 1_700_000_000_000 + Int64($0) * 37) }
+        let ids = times.map { RecordID.generate(at: $0, using: &rng) }
+        #expect(ids == ids.sorted(), "ids sort as their times do")
+        #expect(ids.map(\.ulidTimestamp) == times.map { Optional($0) })
+        #expect(ids.allSatisfy { $0.rawValue.count == 26 && $0.rawValue.allSatisfy { "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains($0) } })
+        // The same seed replays the same ids.
+        var again = SplitMix64(seed: 42)
+        #expect(RecordID.generate(at: times[0], using: &again) == ids[0])
+        #expect(try RecordID("UUUUUUUUUUUUUUUUUUUUUUUUUU").ulidTimestamp == nil, "U is not Crockford base32")
+        #expect(try RecordID("0000000000" + String(repeating: "Z", count: 16)).ulidTimestamp == Timestamp(milliseconds: 0))
+        refuses(.invalidIdentifier, containing: "only letters", field: "parcelID") { _ = try RecordID("地块1", field: "parcelID") }
+        refuses(.invalidIdentifier, containing: "only letters") { _ = try RecordID("a b") }
+        #expect(throws: DecodingError.self) { _ = try JSONDecoder().decode([RecordID].self, from: Data(#"["a/b"]"#.utf8)) }
+    }
+
+    @Test func timestampDescriptions() {
+        #expect(Timestamp(milliseconds: 951_782_400_000).description == "2000-02-29T00:00:00.000Z", "a leap day")
+        #expect(Timestamp(milliseconds: 4_102_444_799_999).description == "2099-12-31T23:59:59.999Z")
+        #expect(Timestamp(milliseconds: -86_400_000).description == "1969-12-31T00:00:00.000Z")
+        #expect(Timestamp(milliseconds: 0).adding(hours: 25).description == "1970-01-02T01:00:00.000Z")
+        #expect(Timestamp.days(year: 2000, month: 3, day: 1) - Timestamp.days(year: 2000, month: 2, day: 28) == 2)
+    }
+
+    @Test func moreAttachmentCheckInAndTimelineErrors() throws {
+        let digest = String(repeating: "0f", count: 32)
+        func attachment(_ sha: String = String(repeating: "0f", count: 32), size: Int64 = 1, type: String = "image/png") -> AttachmentMetadata {
+            AttachmentMetadata(sha256: sha, sizeBytes: size, mediaType: type, caseID: nil, createdAt: Timestamp(milliseconds: 0), author: "a")
+        }
+        try attachment(size: AttachmentMetadata.sizeBytesMax).validate()
+        refuses(.invalidValue, containing: "64 MiB", field: "sizeBytes") { try attachment(size: AttachmentMetadata.sizeBytesMax + 1).validate() }
+        refuses(.invalidValue, containing: "SHA-256", field: "sha256") { try attachment(digest.uppercased()).validate() }
+        refuses(.invalidValue, containing: "SHA-256", field: "sha256") { try attachment(String(digest.dropLast())).validate() }
+        refuses(.invalidValue, containing: "image/jpeg", field: "mediaType") { try attachment(type: "image/gif").validate() }
+        let checkIn = CheckIn(
+            id: try RecordID("K2"), parcelID: try RecordID("P2"), village: try DivisionCode("371312001"), author: "chief", at: Timestamp(milliseconds: 0),
+            position: Coordinate(longitude: 118.3, latitude: 35), accuracyMetres: 5, observation: "")
+        refuses(.wrongDivisionLevel, containing: "12-digit", field: "village") { try checkIn.validate() }
+        var noAuthor = checkIn
+        noAuthor.village = try DivisionCode("371312001201")
+        try noAuthor.validate()
+        noAuthor.author = ""
+        refuses(.missingField, containing: "field chief", field: "author") { try noAuthor.validate() }
+        var tooVague = noAuthor
+        tooVague.author = "chief"
+        tooVague.accuracyMetres = 10_001
+        refuses(.invalidValue, containing: "10000", field: "accuracyMetres") { try tooVague.validate() }
+        let entry = TimelineEntry(id: try RecordID("T2"), caseID: try RecordID("C1"), kind: .evidence, text: "", attachmentIDs: [digest], author: "", at: Timestamp(milliseconds: 0))
+        refuses(.missingField, containing: "author", field: "author") { try entry.validate() }
+        var photoOnly = entry
+        photoOnly.author = "clerk"
+        try photoOnly.validate()
+        photoOnly.attachmentIDs.append("bad")
+        refuses(.invalidValue, containing: "SHA-256", field: "attachmentIDs[1]") { try photoOnly.validate() }
     }
 }
