@@ -132,34 +132,100 @@ public final class FaultProxy: @unchecked Sendable {
         }
     }
 
+    /// Forwards one direction as a delay line: a reader thread takes bytes off the socket as they come
+    /// and stamps them; this thread delivers each chunk `latency` after it arrived, paced to the
+    /// bandwidth (a token bucket), so a body pays the latency once, as on a real link, not once per chunk.
     func pump(from source: Int32, to destination: Int32, _ connection: Connection) {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let faults = self.faults
-            let chunk = faults.bandwidthBytesPerSecond > 0 ? min(buffer.count, max(64, faults.bandwidthBytesPerSecond / 20)) : buffer.count
-            let count = read(source, &buffer, chunk)
-            guard count > 0 else { break }
-            if faults.latencyMilliseconds > 0 { usleep(useconds_t(faults.latencyMilliseconds * 1000)) }
-            if faults.bandwidthBytesPerSecond > 0 { usleep(useconds_t(Double(count) / Double(faults.bandwidthBytesPerSecond) * 1_000_000)) }
-            let total = connection.add(count)
-            if faults.cutAfterBytes > 0 && total > faults.cutAfterBytes {
-                // Forward part of the chunk, then cut: the receiver sees a body that stops mid-way.
-                let partial = max(0, count - (total - faults.cutAfterBytes))
-                if partial > 0 { _ = buffer.withUnsafeBytes { send(destination, $0.baseAddress, partial, Int32(MSG_NOSIGNAL)) } }
-                lock.withLock { connectionsCut += 1; bytesForwarded += partial }
-                break
+        let line = DelayLine()
+        Thread.detachNewThread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 16_384)
+            while true {
+                let count = read(source, &buffer, buffer.count)
+                guard count > 0 else { break }
+                line.put(Array(buffer[0..<count]), deliverAt: Self.now() + Double(faults.latencyMilliseconds) / 1000)
             }
-            if faults.stallAfterBytes > 0 && total > faults.stallAfterBytes {
-                while lock.withLock({ open }) && self.faults.stallAfterBytes > 0 { usleep(50_000) }
+            line.finish()
+        }
+        var paced = Self.now()
+        while let (chunk, deliverAt) = line.take() {
+            var offset = 0
+            while offset < chunk.count {
+                let faults = self.faults
+                // Pace in slices of 1/20 s of bandwidth, so a cap holds within a chunk too.
+                let slice = faults.bandwidthBytesPerSecond > 0 ? min(chunk.count - offset, max(64, faults.bandwidthBytesPerSecond / 20)) : chunk.count - offset
+                Self.sleep(until: deliverAt)
+                if faults.bandwidthBytesPerSecond > 0 {
+                    paced = max(paced, Self.now()) + Double(slice) / Double(faults.bandwidthBytesPerSecond)
+                    Self.sleep(until: paced)
+                }
+                let total = connection.add(slice)
+                if faults.cutAfterBytes > 0 && total > faults.cutAfterBytes {
+                    // Forward part of the slice, then cut: the receiver sees a body that stops mid-way.
+                    let partial = max(0, slice - (total - faults.cutAfterBytes))
+                    if partial > 0 { _ = chunk.withUnsafeBytes { send(destination, $0.baseAddress! + offset, partial, Int32(MSG_NOSIGNAL)) } }
+                    lock.withLock { connectionsCut += 1; bytesForwarded += partial }
+                    connection.close()
+                    return
+                }
+                if faults.stallAfterBytes > 0 && total > faults.stallAfterBytes {
+                    while lock.withLock({ open }) && self.faults.stallAfterBytes > 0 { usleep(50_000) }
+                }
+                var sent = 0
+                while sent < slice {
+                    let written = chunk.withUnsafeBytes { send(destination, $0.baseAddress! + offset + sent, slice - sent, Int32(MSG_NOSIGNAL)) }
+                    guard written > 0 else { connection.close(); return }
+                    sent += written
+                }
+                offset += slice
+                lock.withLock { bytesForwarded += slice }
             }
-            var sent = 0
-            while sent < count {
-                let written = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL)) }
-                guard written > 0 else { connection.close(); return }
-                sent += written
-            }
-            lock.withLock { bytesForwarded += count }
         }
         connection.close()
+    }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    static func sleep(until deadline: Double) {
+        let wait = deadline - now()
+        if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
+    }
+
+    /// Chunks in flight in one direction, with the time each is due.
+    final class DelayLine: @unchecked Sendable {
+        let condition = NSCondition()
+        var chunks: [([UInt8], Double)] = []
+        var head = 0
+        var finished = false
+
+        func put(_ chunk: [UInt8], deliverAt: Double) {
+            condition.withLock {
+                chunks.append((chunk, deliverAt))
+                condition.signal()
+            }
+        }
+
+        func finish() {
+            condition.withLock {
+                finished = true
+                condition.signal()
+            }
+        }
+
+        /// The next chunk, waiting for one; nil once the source has closed and every chunk was taken.
+        func take() -> ([UInt8], Double)? {
+            condition.withLock {
+                while head == chunks.count && !finished { condition.wait() }
+                guard head < chunks.count else { return nil }
+                defer {
+                    head += 1
+                    if head == chunks.count { chunks.removeAll(keepingCapacity: true); head = 0 }
+                }
+                return chunks[head]
+            }
+        }
     }
 }
