@@ -52,6 +52,9 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
+        // The patrol client core a field chief's app embeds: its own store and photo vault, injectable
+        // clock and position; check-ins with geofence, reports with photos, tasks, pending work.
+        .target(name: "TianzhangPatrol", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangSQLite"]),
         // Deterministic county generator and GeoJSON import/export.
         .target(name: "TianzhangSeed", dependencies: ["TianzhangDomain", "TianzhangReference"]),
         // The one command-line tool: seed | hub | node | patrol | demo | simulate.
@@ -75,6 +78,7 @@ let package = Package(
         .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangReference"]),
         .testTarget(name: "TianzhangSeedTests", dependencies: ["TianzhangSeed", "TianzhangReference"]),
         .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain", "TianzhangTesting"]),
+        .testTarget(name: "TianzhangPatrolTests", dependencies: ["TianzhangPatrol", "TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting"]),
         .testTarget(name: "TianzhangHTTPTests", dependencies: ["TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,19 +7,9 @@ import TianzhangSync
 /// The wall clock, read only here at the edge of the program.
 func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
-/// Field operations that create a record from a domain value (sets; grow-only sets as additions).
+/// Field operations that create a record from a domain value (see `Draft(creating:…)`).
 func creationFields<T: Encodable>(of value: T, type: RecordType) -> [String: FieldOperation] {
-    var result: [String: FieldOperation] = [:]
-    for (key, value) in JSONValue(encoding: value).objectValue ?? [:] where key != "id" {
-        result[key] = RuleBook.rule(for: type, field: key) == .growOnlySet ? .add(value.arrayValue ?? []) : .set(value)
-    }
-    if type == .enforcementCase, let status = result["status"], case .set(let text) = status, let round = result["round"], case .set(let n) = round,
-        let parsed = text.stringValue.flatMap(CaseStatus.init(rawValue:))
-    {
-        result["status"] = .set(WorkflowValue(status: parsed, round: Int(n.numberValue ?? 1)).json)
-        result["round"] = nil
-    }
-    return result
+    Draft.creationFields(of: value, type: type)
 }
 
 /// Records a generated or imported county at the hub through the sync engine, in one transaction, so
