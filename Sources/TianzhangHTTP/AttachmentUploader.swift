@@ -1,0 +1,53 @@
+import Foundation
+import TianzhangDomain
+import TianzhangSQLite
+import TianzhangSync
+
+/// The two attachment calls of protocol v1 (§9), as a client makes them.
+public protocol AttachmentTransport: Sendable {
+    func attachmentStatus(_ sha256: String) async throws(SyncClientError) -> AttachmentStatus
+    func uploadAttachmentChunk(_ sha256: String, offset: Int64, size: Int64, bytes: Data) async throws(SyncClientError) -> AttachmentStatus
+}
+
+/// Uploads an attachment from the local vault in chunks, each starting at the byte the receiver last
+/// confirmed: after a cut at any byte, the next attempt asks where to resume and sends only the rest.
+public struct AttachmentUploader: Sendable {
+    public let vault: AttachmentVault
+    public let transport: any AttachmentTransport
+    /// Bytes per request: small enough to pass a link that drops long bodies, large enough to be cheap.
+    public var chunkBytes: Int
+
+    public init(vault: AttachmentVault, transport: any AttachmentTransport, chunkBytes: Int = 128 * 1024) {
+        self.vault = vault
+        self.transport = transport
+        self.chunkBytes = chunkBytes
+    }
+
+    /// Sends whatever the receiver does not hold yet.
+    /// - Returns: the receiver's final status (`complete`), and how many bytes this call sent.
+    /// - Throws: `SyncClientError`: the link failed (retry later: the next call resumes), or the receiver
+    ///   refused (`digest_mismatch` means the local bytes are not what their name says).
+    @discardableResult
+    public func upload(_ sha256: String, size: Int64, progress: (Int64) -> Void = { _ in }) async throws(SyncClientError) -> (status: AttachmentStatus, sent: Int64) {
+        var status = try await transport.attachmentStatus(sha256)
+        var sent: Int64 = 0
+        var mismatches = 0
+        while !status.complete {
+            let bytes: Data
+            do { bytes = try vault.read(sha256, from: status.received, limit: chunkBytes) } catch {
+                throw .transport("the local copy of \(sha256) cannot be read: \(error.message)")
+            }
+            guard !bytes.isEmpty else { throw .transport("the local copy of \(sha256) is shorter than \(size) bytes") }
+            do {
+                status = try await transport.uploadAttachmentChunk(sha256, offset: status.received, size: size, bytes: bytes)
+                sent += Int64(bytes.count)
+                progress(status.received)
+            } catch .refused(409, let error) where error.code == "offset_mismatch" && mismatches < 3 {
+                // Another attempt (or another device with the same photo) moved the receiver on: ask again.
+                mismatches += 1
+                status = try await transport.attachmentStatus(sha256)
+            }
+        }
+        return (status, sent)
+    }
+}
