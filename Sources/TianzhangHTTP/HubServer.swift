@@ -83,6 +83,7 @@ public struct HubServer: Sendable {
                 return try store.read { tx in try engine.servePull(pull, for: peer, in: tx) }
             }
         }
+        addAlertRoutes(to: router)
         return router
     }
 
