@@ -140,6 +140,23 @@ extension SQLiteReplicaStore {
         return secret
     }
 
+    /// Revokes every intake credential of a device. - Returns: how many were revoked.
+    @discardableResult
+    public func revokeIntake(device: String) throws -> Int {
+        try writer.write { db in
+            var count = 0
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM setting WHERE key LIKE 'intake-credential:%' ORDER BY key") {
+                let key: String = row["key"], value: String = row["value"]
+                var entry = try JSON.decode(IntakeDevice.self, value)
+                guard entry.device == device, !entry.revoked else { continue }
+                entry.revoked = true
+                try db.execute(sql: "UPDATE setting SET value = ? WHERE key = ?", arguments: [try JSON.text(entry), key])
+                count += 1
+            }
+            return count
+        }
+    }
+
     /// The intake device a secret belongs to, if any.
     public func intakeDevice(forSecret secret: String) throws -> IntakeDevice? {
         try setting(Self.intakeKey(secret)).map { try JSON.decode(IntakeDevice.self, $0) }

@@ -67,4 +67,12 @@ extension HubCommand {
             print(try SQLiteReplicaStore(path: store).enrolIntake(device: device, now: nowMilliseconds()))
         }
     }
+
+    /// `tianzhang hub revoke-intake --device NAME`: the device can no longer post alerts.
+    struct RevokeIntake: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "revoke-intake", abstract: "Revoke every intake credential of a device.")
+        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @Option(help: "The device's name.") var device: String
+        func run() throws { print("revoked \(try SQLiteReplicaStore(path: store).revokeIntake(device: device)) intake credential(s)") }
+    }
 }

@@ -112,6 +112,11 @@ struct AlertIntakeTests {
         (status, body) = try await hub.post("/v1/pull", body: try hub.json(PullRequest(puller: try ReplicaID("node:371312001"), after: 0, limit: 10)), credential: secret)
         #expect(status == 401 && errorCode(body) == "unknown_credential")
 
+        // A revoked intake credential.
+        #expect(try hub.store.revokeIntake(device: "tower-07") == 1)
+        (status, body) = try await hub.post("/v1/alerts", body: try alert("evt-7", geometry: ["type": "Point", "coordinates": [118.305, 35.005]]), credential: secret)
+        #expect(status == 401 && errorCode(body) == "revoked_credential")
+
         // Nothing refused left a trace: two cases, eight tasks.
         let summary = try hub.store.summary()
         #expect(summary.cases == 2 && summary.tasks == 8)
@@ -150,5 +155,34 @@ struct AlertIntakeTests {
         let nodeDigest = try nodeStore.read { try engine.digest(of: .township(township), in: $0) }
         let hubDigest = try hub.store.read { try engine.digest(of: .township(township), in: $0) }
         #expect(nodeDigest == hubDigest)
+
+        // The village's field chief's device, syncing with the hub, gets the case and its tasks too.
+        let patrol = try ReplicaID("patrol:chief-371312001202"), village = try DivisionCode("371312001202")
+        let patrolSecret = try hub.store.enrol(patrol, jurisdiction: .villages([village]), now: hub.now)
+        let patrolStore = try SQLiteReplicaStore(path: folder.appendingPathComponent("patrol.sqlite").path)
+        try patrolStore.write { tx in _ = try engine.open(replica: patrol, jurisdiction: .villages([village]), in: tx) }
+        let patrolRunner = SyncRunner(store: patrolStore, engine: engine, client: SyncClient(baseURL: hub.url, credential: patrolSecret), replica: patrol, clock: { hub.now })
+        _ = try await patrolRunner.sync()
+        #expect(try patrolStore.enforcementCase(caseID)?.status == .reported)
+        #expect(try patrolStore.openTasks(for: "chief-371312001202").map(\.id.rawValue) == [taskIDs[3]])
+        #expect(try patrolStore.summary().tasks == 4)
+    }
+
+    @Test("the protocol's alert vectors decode as the hub reads them")
+    func vectors() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let folder = root.appendingPathComponent("Protocol/vectors/alerts")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix("alert-request") }.sorted()
+        #expect(files.count == 2)
+        for file in files {
+            let vector = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent(file))) as? [String: Any])
+            let body = try JSONSerialization.data(withJSONObject: try #require(vector["json"]))
+            let request = try Wire.decode(HubServer.AlertRequest.self, from: body)
+            #expect(request.at == 1_763_880_000_000, "\(file)")
+        }
+        let response = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("alert-response.json"))) as? [String: Any])
+        let decoded = try JSONDecoder().decode(HubServer.AlertResponse.self, from: try JSONSerialization.data(withJSONObject: try #require(response["json"])))
+        #expect(decoded.taskIDs.count == 4 && decoded.placement?.villages.count == 2)
     }
 }
