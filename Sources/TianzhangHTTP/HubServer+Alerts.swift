@@ -68,11 +68,13 @@ extension HubServer {
                 return try respond(AlertResponse(earlier, placement: nil), status: 200, gzip: false)
             }
             let villages = try store.villageAreas()
-            let placement: AlertPlacement
+            var placement: AlertPlacement
             switch AlertPlacer.place(alert.geometry, in: villages) {
             case .success(let value): placement = value
             case .failure(let error): throw WireError(422, error.code.rawValue, error.message, field: error.field)
             }
+            let parcels = try placement.villages.flatMap { try store.parcels(inVillage: $0.village) }
+            placement.parcels = AlertPlacer.affectedParcels(of: alert.geometry, among: parcels)
             let chief = villages.first { $0.code == placement.mainVillage }?.fieldChief
             let now = clock()
             let result = try store.write { tx in

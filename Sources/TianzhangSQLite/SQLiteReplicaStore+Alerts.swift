@@ -27,7 +27,8 @@ public struct AlertImportReport: Codable, Sendable {
         public var field: String?
     }
 
-    /// A feature that has its case (made now, or by an earlier import).
+    /// A feature that has its case (made now, or by an earlier import: then `villages` is the case's
+    /// main village only, as the geometry is not placed again).
     public struct Placed: Codable, Hashable, Sendable {
         public var index: Int
         public var externalID: String
@@ -91,8 +92,10 @@ extension SQLiteReplicaStore {
         var report = AlertImportReport()
         report.features = items.count
         let chiefs = Dictionary(villages.map { ($0.code, $0.fieldChief) }, uniquingKeysWith: { first, _ in first })
-        try write { tx in
+        try writer.write { db in
+            let tx = SQLiteSyncTransaction(db)
             var seen: [String: Int] = [:]
+            var parcelsByVillage: [DivisionCode: [Parcel]] = [:]
             for item in items {
                 func refuse(_ error: ValidationError) {
                     report.refused.append(.init(index: item.index, externalID: item.externalID, code: error.code.rawValue, message: error.message, field: error.field))
@@ -109,11 +112,30 @@ extension SQLiteReplicaStore {
                     continue
                 }
                 seen[key] = item.index
-                let placement: AlertPlacement
+                // Dispatched before (an earlier import): nothing to place or write.
+                if let earlier = try engine.dispatchedAlert(source: alert.source, externalID: alert.externalID, in: tx) {
+                    report.alreadyPresent += 1
+                    report.placedByTownship[earlier.township.rawValue, default: 0] += 1
+                    report.placed.append(.init(
+                        index: item.index, externalID: alert.externalID, caseID: earlier.caseID, township: earlier.township,
+                        villages: earlier.village.map { [$0] } ?? [], created: false))
+                    continue
+                }
+                var placement: AlertPlacement
                 switch AlertPlacer.place(alert.geometry, in: villages) {
                 case .failure(let error): refuse(error); continue
                 case .success(let value): placement = value
                 }
+                var candidates: [Parcel] = []
+                for overlap in placement.villages {
+                    if parcelsByVillage[overlap.village] == nil {
+                        parcelsByVillage[overlap.village] = try String.fetchAll(
+                            db, sql: "SELECT body FROM parcel WHERE village = ? ORDER BY id", arguments: [overlap.village.rawValue]
+                        ).map { try JSON.decode(Parcel.self, $0) }
+                    }
+                    candidates += parcelsByVillage[overlap.village]!
+                }
+                placement.parcels = AlertPlacer.affectedParcels(of: alert.geometry, among: candidates)
                 let result = try engine.dispatch(
                     alert, placement: placement, fieldChief: chiefs[placement.mainVillage] ?? nil, author: author, physicalNow: physicalNow, in: tx)
                 if result.created { report.created += 1 } else { report.alreadyPresent += 1 }

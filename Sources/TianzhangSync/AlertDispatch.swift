@@ -41,8 +41,8 @@ extension SyncEngine {
     /// patrol devices receive them. Run it in one transaction per alert (or one for a whole import).
     ///
     /// The case: `source` from the alert, status `reported`, `discoveredAt` = the alert's time (the
-    /// "three ones" clocks run from it), location an interior point, the affected area in mu, the four
-    /// assignees. Each task: its recipient, its assignee (`TaskRecipient.assignee`; the field chief of the
+    /// "three ones" clocks run from it), location an interior point, the affected area in mu, the
+    /// parcels it lies on (`placement.parcels`), the four assignees. Each task: its recipient, its assignee (`TaskRecipient.assignee`; the field chief of the
     /// main village), the deadlines from discovery (+1 h, +1 h, +24 h), status open.
     ///
     /// Idempotent: an alert (source + external id) dispatched before writes nothing and answers with
@@ -63,16 +63,18 @@ extension SyncEngine {
         let assignees = TaskRecipient.allCases.map { $0.assignee(township: township, fieldChief: chief) }
         let newCase = EnforcementCase(
             id: try RecordID(caseID), source: alert.source, violation: alert.violation, location: placement.location, township: township,
-            village: village, affectedAreaMu: (placement.areaMu * 100).rounded() / 100, assignees: assignees, discoveredAt: alert.at,
+            village: village, parcelIDs: placement.parcels, affectedAreaMu: (placement.areaMu * 100).rounded() / 100, assignees: assignees, discoveredAt: alert.at,
             status: .reported, summary: alert.note)
-        try record(Draft(type: .enforcementCase, id: caseID, scope: village, author: author, fields: [
+        var caseFields: [String: FieldOperation] = [
             "source": .set(.string(newCase.source.rawValue)), "violation": .set(.string(newCase.violation.rawValue)),
             "location": .set(JSONValue(encoding: newCase.location)), "township": .set(.string(township.rawValue)),
             "village": .set(.string(village.rawValue)), "affectedAreaMu": .set(.number(newCase.affectedAreaMu)),
             "assignees": .add(assignees.map { .string($0) }), "discoveredAt": .set(.number(Double(alert.at.milliseconds))),
             "status": .set(WorkflowValue(status: .reported, round: 1).json), "summary": .set(.string(newCase.summary)),
             "alert": .set(.object(["source": .string(alert.source.rawValue), "externalID": .string(alert.externalID)])),
-        ]), physicalNow: physicalNow, in: tx)
+        ]
+        if !placement.parcels.isEmpty { caseFields["parcelIDs"] = .add(placement.parcels.map { .string($0.rawValue) }) }
+        try record(Draft(type: .enforcementCase, id: caseID, scope: village, author: author, fields: caseFields), physicalNow: physicalNow, in: tx)
         var taskIDs: [String] = []
         for (recipient, assignee) in zip(TaskRecipient.allCases, assignees) {
             let id = Self.alertTaskID(caseID: caseID, recipient: recipient)

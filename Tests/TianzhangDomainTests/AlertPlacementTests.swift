@@ -90,6 +90,22 @@ struct AlertPlacementTests {
         #expect(try JSONDecoder().decode(AlertGeometry.self, from: try JSONEncoder().encode(geometry)) == geometry)
     }
 
+    @Test("affected parcels: those the alert's parts overlap (not merely touch), or the one holding the point")
+    func affectedParcels() throws {
+        func parcel(_ serial: Int, _ cell: BoundingBox) throws -> Parcel {
+            Parcel(id: try RecordID("371312001201-000\(serial)"), village: try DivisionCode("371312001201"), landClass: "0101", areaMu: 5,
+                   isPermanentBasicFarmland: false, fieldChief: nil, geometry: cell.polygon)
+        }
+        let parcels = [
+            try parcel(3, box(118.301, 35.001, 118.302, 35.002)), try parcel(1, box(118.303, 35.001, 118.304, 35.002)),
+            try parcel(2, box(118.306, 35.001, 118.307, 35.002)),
+        ]
+        let patch = box(118.3015, 35.0015, 118.306, 35.003).polygon
+        #expect(AlertPlacer.affectedParcels(of: .polygons([patch]), among: parcels).map(\.rawValue) == ["371312001201-0001", "371312001201-0003"])
+        #expect(AlertPlacer.affectedParcels(of: .point(Coordinate(longitude: 118.3065, latitude: 35.0015)), among: parcels).map(\.rawValue) == ["371312001201-0002"])
+        #expect(AlertPlacer.affectedParcels(of: .unsupported(type: "LineString"), among: parcels).isEmpty)
+    }
+
     @Test("overlap area: a box inside a convex polygon is its whole area; outside it is zero; convexity")
     func overlapArea() {
         let village = box(118.30, 35.00, 118.31, 35.01).polygon

@@ -25,6 +25,16 @@ func seedVillages(_ hub: RunningHub) throws {
                 "name": .set("王强"), "division": .set(.string(code)),
             ]), physicalNow: hub.now, in: tx)
         }
+        // One parcel in 371312001201, under the good alert of the tests; one beside it.
+        for (serial, west) in [(1, 118.306), (2, 118.301)] {
+            let parcel = Parcel(
+                id: try RecordID("371312001201-000\(serial)"), village: try DivisionCode("371312001201"), landClass: "0102", areaMu: 15,
+                isPermanentBasicFarmland: true, fieldChief: "chief-371312001201",
+                geometry: BoundingBox(minLongitude: west, minLatitude: 35.0045, maxLongitude: west + 0.001, maxLatitude: 35.0055).polygon)
+            var fields: [String: FieldOperation] = [:]
+            for (key, value) in JSONValue(encoding: parcel).objectValue ?? [:] where key != "id" { fields[key] = .set(value) }
+            try engine.record(Draft(type: .parcel, id: parcel.id.rawValue, scope: parcel.village, author: "dispatcher", fields: fields), physicalNow: hub.now, in: tx)
+        }
     }
 }
 
@@ -58,11 +68,13 @@ struct AlertIntakeTests {
         let placement = try #require(body["placement"] as? [String: Any])
         let villages = try #require(placement["villages"] as? [[String: Any]])
         #expect(villages.map { $0["village"] as? String } == ["371312001201", "371312001202"])
+        #expect(placement["parcels"] as? [String] == ["371312001201-0001"], "the parcel under the alert, not the one beside it")
         let taskIDs = try #require(body["taskIDs"] as? [String])
         #expect(taskIDs.count == 4)
         let record = try #require(try hub.store.enforcementCase(caseID))
         #expect(record.source == .towerCamera && record.status == .reported && record.discoveredAt.milliseconds == seen)
         #expect(record.summary == "塔 07 发现动土" && record.affectedAreaMu > 0)
+        #expect(record.parcelIDs.map(\.rawValue) == ["371312001201-0001"])
         var recipients: [TaskRecipient: String] = [:]
         for id in taskIDs {
             let task = try #require(try hub.store.task(id))

@@ -31,6 +31,9 @@ public struct AlertPlacement: Hashable, Sendable, Codable {
     public var location: Coordinate
     /// The alert's whole area in mu (0 for a point).
     public var areaMu: Double
+    /// The county's parcels the alert overlaps (or the parcel holding the point), by id: filled in by
+    /// the caller with `AlertPlacer.affectedParcels(of:among:)` from the overlapped villages' parcels.
+    public var parcels: [RecordID] = []
 
     public var mainVillage: DivisionCode { villages[0].village }
 }
@@ -91,6 +94,17 @@ public enum AlertPlacer {
             }
             let areaMu = parts.reduce(0) { $0 + $1.areaMu }
             return .success(AlertPlacement(township: township, villages: overlaps, location: largest.interiorPoint, areaMu: areaMu))
+        }
+    }
+
+    /// The parcels an alert lies on: those whose polygon overlaps the interior of a part of the alert
+    /// (`Polygon.overlaps`), or that hold the alert's point; in id order.
+    public static func affectedParcels(of geometry: AlertGeometry, among parcels: [Parcel]) -> [RecordID] {
+        switch geometry {
+        case .unsupported: return []
+        case .point(let point): return parcels.filter { $0.geometry.contains(point) }.map(\.id).sorted()
+        case .polygons(let parts):
+            return parcels.filter { parcel in parts.contains { $0.overlaps(parcel.geometry) } }.map(\.id).sorted()
         }
     }
 
