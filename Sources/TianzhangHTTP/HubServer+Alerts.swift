@@ -62,7 +62,7 @@ extension HubServer {
             let alert = Alert(
                 source: body.source, externalID: body.externalID, at: Timestamp(milliseconds: body.at), geometry: body.geometry,
                 violation: body.violation ?? .other, note: body.note ?? "")
-            do { try alert.validate() } catch { throw WireError(422, error.code.rawValue, error.message, field: error.field) }
+            do { try alert.validate(now: Timestamp(milliseconds: clock())) } catch { throw WireError(422, error.code.rawValue, error.message, field: error.field) }
             let engine = self.engine
             if let earlier = try store.read({ try engine.dispatchedAlert(source: alert.source, externalID: alert.externalID, in: $0) }) {
                 return try respond(AlertResponse(earlier, placement: nil), status: 200, gzip: false)

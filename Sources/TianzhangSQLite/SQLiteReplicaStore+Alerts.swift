@@ -105,6 +105,7 @@ extension SQLiteReplicaStore {
                 case .failure(let error): refuse(error); continue
                 case .success(let value): alert = value
                 }
+                do throws(ValidationError) { try alert.validate(now: Timestamp(milliseconds: physicalNow)) } catch { refuse(error); continue }
                 // The same alert twice in one file: the second is reported, not silently merged.
                 let key = "\(alert.source.rawValue)\n\(alert.externalID)"
                 if let first = seen[key] {

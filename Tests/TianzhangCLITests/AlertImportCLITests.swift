@@ -54,7 +54,15 @@ struct AlertImportCLITests {
         counts = try #require(try JSONSerialization.jsonObject(with: Data(summary.output.utf8)) as? [String: Any])
         #expect(counts["tasks"] as? Int == 4 && counts["changes"] as? Int == changes)
 
-        // A store without village boundaries is refused with a sentence, not half-imported.
+        // A file that is no FeatureCollection: refused whole, nothing written.
+        try Data(#"{"type": "Feature"}"#.utf8).write(to: folder.appendingPathComponent("bad.geojson"))
+        let bad = try CLI.run(["hub", "import-alerts", "bad.geojson", "--store", "hub.sqlite", "--county", "371312"], in: folder)
+        #expect(bad.status != 0 && bad.error.contains("not a GeoJSON FeatureCollection"))
+        summary = try CLI.run(["summary", "--store", "hub.sqlite", "--json"], in: folder)
+        counts = try #require(try JSONSerialization.jsonObject(with: Data(summary.output.utf8)) as? [String: Any])
+        #expect(counts["changes"] as? Int == changes)
+
+        // No store at all: refused with a sentence.
         let empty = try CLI.run(["hub", "import-alerts", "patches.geojson", "--store", "missing.sqlite", "--county", "371312"], in: folder)
         #expect(empty.status != 0 && empty.error.contains("No hub store at missing.sqlite"))
     }

@@ -112,6 +112,15 @@ struct AlertIntakeTests {
         (status, body) = try await hub.post("/v1/alerts", body: try alert("evt-6", geometry: ["type": "Point", "coordinates": [118.305, 35.005]], source: "kite"), credential: secret)
         #expect(status == 400 && errorCode(body) == "malformed_json" && errorField(body) == "source")
 
+        // An empty external id; a time an hour ahead of the hub's clock.
+        (status, body) = try await hub.post("/v1/alerts", body: try alert("", geometry: ["type": "Point", "coordinates": [118.305, 35.005]]), credential: secret)
+        #expect(status == 422 && errorCode(body) == "invalid_value" && errorField(body) == "externalID")
+        let ahead = try JSONSerialization.data(withJSONObject: [
+            "source": "drone", "externalID": "evt-8", "at": hub.now + 3_600_000, "geometry": ["type": "Point", "coordinates": [118.305, 35.005]],
+        ] as [String: Any])
+        (status, body) = try await hub.post("/v1/alerts", body: ahead, credential: secret)
+        #expect(status == 422 && errorCode(body) == "invalid_value" && errorField(body) == "at")
+
         // No credential, a wrong one, and a township's sync credential (not county-wide).
         (status, body) = try await hub.post("/v1/alerts", body: good, credential: nil)
         #expect(status == 401 && errorCode(body) == "unknown_credential")
@@ -178,6 +187,27 @@ struct AlertIntakeTests {
         #expect(try patrolStore.enforcementCase(caseID)?.status == .reported)
         #expect(try patrolStore.openTasks(for: "chief-371312001202").map(\.id.rawValue) == [taskIDs[3]])
         #expect(try patrolStore.summary().tasks == 4)
+    }
+
+    @Test("the same new alert posted five times at once makes one case: one 201, four 200 naming it")
+    func concurrentRepeats() async throws {
+        let hub = try await RunningHub()
+        try seedVillages(hub)
+        let secret = try hub.store.enrolIntake(device: "tower-07", now: hub.now)
+        let body = try alert("evt-burst", geometry: ["type": "Polygon", "coordinates": rectangle(118.301, 35.001, 118.303, 35.003)])
+        let answers = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for _ in 0..<5 {
+                group.addTask {
+                    let (status, json) = try await hub.post("/v1/alerts", body: body, credential: secret)
+                    return (status, json["caseID"] as? String)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(answers.map(\.0).sorted() == [200, 200, 200, 200, 201])
+        #expect(Set(answers.map(\.1)).count == 1 && answers[0].1 != nil)
+        let summary = try hub.store.summary()
+        #expect(summary.cases == 1 && summary.tasks == 4 && summary.changes == 3 + 3 + 2 + 5, "divisions, chiefs, parcels, one case and its four tasks")
     }
 
     @Test("the protocol's alert vectors decode as the hub reads them")

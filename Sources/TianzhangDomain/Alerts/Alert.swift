@@ -90,9 +90,13 @@ public struct Alert: Hashable, Sendable {
     /// The longest external id accepted.
     public static let externalIDMaxLength = 128
 
-    /// Checks the external id (1–128 characters, no control characters) and the time (after 2000).
+    /// How far ahead of the receiver's clock an alert's time may be (a camera's clock a little fast).
+    public static let futureToleranceMilliseconds: Int64 = 5 * 60_000
+
+    /// Checks the external id (1–128 characters, no control characters) and the time (after 2000, and
+    /// at most 5 minutes after `now` when given: the three-ones clocks cannot start in the future).
     /// - Throws: `ValidationError` (`invalid_value` at `externalID` or `at`).
-    public func validate() throws(ValidationError) {
+    public func validate(now: Timestamp? = nil) throws(ValidationError) {
         guard !externalID.isEmpty, externalID.count <= Self.externalIDMaxLength,
             !externalID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
@@ -100,6 +104,9 @@ public struct Alert: Hashable, Sendable {
         }
         guard at.milliseconds >= 946_684_800_000 else {
             throw ValidationError(.invalidValue, "An alert's time is milliseconds since 1970 and lies after 2000 (got \(at.milliseconds)).", field: "at")
+        }
+        if let now, at.milliseconds > now.milliseconds + Self.futureToleranceMilliseconds {
+            throw ValidationError(.invalidValue, "The alert is timed \((at.milliseconds - now.milliseconds) / 60_000) min after the hub's clock (\(now)); correct the device clock.", field: "at")
         }
     }
 }
