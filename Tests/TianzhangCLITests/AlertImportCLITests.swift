@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 @Suite("Command line: alerts", .serialized)
@@ -65,5 +68,39 @@ struct AlertImportCLITests {
         // No store at all: refused with a sentence.
         let empty = try CLI.run(["hub", "import-alerts", "patches.geojson", "--store", "missing.sqlite", "--county", "371312"], in: folder)
         #expect(empty.status != 0 && empty.error.contains("No hub store at missing.sqlite"))
+    }
+
+    @Test("end to end with real processes: a tower camera posts to `hub serve`, the township node syncs and holds the case and its four tasks")
+    func intakeToNode() async throws {
+        let folder = try CLI.folder()
+        let seed = try CLI.run(["seed", "--county", "371312", "--box", "118.0,35.0,119.1,35.9", "--parcels", "1-2", "--geojson", "parcels.geojson", "--hub", "hub.sqlite"], in: folder)
+        #expect(seed.status == 0, "\(seed.error)")
+        let secret = try CLI.run(["hub", "enrol-intake", "--store", "hub.sqlite", "--device", "tower-07"], in: folder).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(secret.hasPrefix("tz_"))
+        let hub = try HubProcess(folder: folder)
+        defer { hub.kill() }
+        #expect(hub.port > 0)
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(hub.port)/v1/alerts")!)
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(secret)", forHTTPHeaderField: "Authorization")
+        // A camera's sighting in the south-west village cell of the county's box (the first village of the first township).
+        request.httpBody = try JSONSerialization.data(withJSONObject: [
+            "source": "towerCamera", "externalID": "tower-07/1", "at": Int64(Date().timeIntervalSince1970 * 1000) - 60_000,
+            "geometry": ["type": "Point", "coordinates": [118.005, 35.005]], "note": "动土",
+        ] as [String: Any])
+        let (data, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 201, "\(String(decoding: data, as: UTF8.self))")
+        let body = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let township = try #require(body["township"] as? String), caseID = try #require(body["caseID"] as? String)
+
+        let enrol = try CLI.run(["hub", "enrol", "--store", "hub.sqlite", "--replica", "node:\(township)", "--township", township], in: folder)
+        let nodeSecret = enrol.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let initialized = try CLI.run(["node", "init", "--store", "node.sqlite", "--hub", "http://127.0.0.1:\(hub.port)", "--credential", nodeSecret, "--replica", "node:\(township)"], in: folder)
+        #expect(initialized.status == 0, "\(initialized.error)")
+        let synced = try CLI.run(["node", "sync", "--store", "node.sqlite"], in: folder)
+        #expect(synced.status == 0, "\(synced.error)")
+        let node = folder.appendingPathComponent("node.sqlite")
+        #expect(try sqlCount(node, "select count(*) from enforcement_case where id = '\(caseID)' and status = 'reported'") == 1)
+        #expect(try sqlCount(node, "select count(distinct recipient) from verification_task where case_id = '\(caseID)' and status = 'open'") == 4)
     }
 }
