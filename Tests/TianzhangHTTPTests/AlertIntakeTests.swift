@@ -82,6 +82,11 @@ struct AlertIntakeTests {
             #expect(task.village?.rawValue == "371312001201")
             recipients[task.recipient] = task.assignee
         }
+        // The three-ones clocks run from discovery: an hour and a minute later the case is past its
+        // report and on-site deadlines; it is not at 59 minutes.
+        let discovered = Timestamp(milliseconds: seen)
+        #expect(try hub.store.casesPastDeadline(at: discovered.adding(minutes: 61)).map(\.id.rawValue) == [caseID])
+        #expect(try hub.store.casesPastDeadline(at: discovered.adding(minutes: 59)).isEmpty)
         #expect(recipients == [.fieldChief: "chief-371312001201", .townshipOffice: "office-371312001", .townshipGovernment: "government-371312001", .enforcementSquad: "squad-371312001"])
 
         // The same alert twice: one case; the answer names the first case.
