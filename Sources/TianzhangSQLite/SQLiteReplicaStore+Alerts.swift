@@ -60,7 +60,9 @@ public struct IntakeDevice: Codable, Hashable, Sendable {
 
 extension SQLiteReplicaStore {
     /// The villages alerts can be placed in: each village division whose record carries a boundary,
-    /// with its field chief (the first by id when a village has several), in code order.
+    /// with its field chief (the first by id when a village has several), in code order. Villages
+    /// without a boundary (stores seeded before boundaries existed) are left out.
+    /// - Throws: `StoreError` when the store cannot be read.
     public func villageAreas() throws -> [VillageArea] {
         let villages = try divisions().filter { $0.code.level == .village }
         let chiefs: [String: String] = try reading { db in
@@ -156,6 +158,7 @@ extension SQLiteReplicaStore {
     /// Issues a credential for an alert intake device (a tower camera, a drone station): it may post
     /// alerts to `POST /v1/alerts` for the hub's county and nothing else (it is no sync credential).
     /// Only its hash is stored. - Returns: the secret, shown once.
+    /// - Throws: `StoreError` when the store cannot be written.
     public func enrolIntake(device: String, now: Int64) throws -> String {
         var rng = SystemRandomNumberGenerator()
         let secret = Credential.generate(using: &rng)
@@ -164,6 +167,7 @@ extension SQLiteReplicaStore {
     }
 
     /// Revokes every intake credential of a device. - Returns: how many were revoked.
+    /// - Throws: `StoreError` when the store cannot be written.
     @discardableResult
     public func revokeIntake(device: String) throws -> Int {
         try writer.write { db in
@@ -181,6 +185,7 @@ extension SQLiteReplicaStore {
     }
 
     /// The intake device a secret belongs to, if any.
+    /// - Throws: `StoreError` when the store cannot be read.
     public func intakeDevice(forSecret secret: String) throws -> IntakeDevice? {
         try setting(Self.intakeKey(secret)).map { try JSON.decode(IntakeDevice.self, $0) }
     }

@@ -25,6 +25,7 @@ extension SyncEngine {
     public static func alertTaskID(caseID: String, recipient: TaskRecipient) -> String { "\(caseID)-\(recipient.rawValue)" }
 
     /// The case an alert was dispatched to before, if it was.
+    /// - Throws: the store's errors; `ValidationError` (`invalid_division_code`) for a corrupt case record.
     public func dispatchedAlert(source: CaseSource, externalID: String, in tx: any SyncTransaction) throws -> DispatchedAlert? {
         let caseID = Self.alertCaseID(source: source, externalID: externalID)
         guard let state = try tx.recordState(RecordKey(.enforcementCase, caseID)) else { return nil }
