@@ -8,9 +8,11 @@ from referencing import Registry, Resource
 root = pathlib.Path(__file__).resolve().parent.parent / "Protocol"
 change = json.loads((root / "schemas/change.schema.json").read_text())
 messages = json.loads((root / "schemas/messages.schema.json").read_text())
+alert = json.loads((root / "schemas/alert.schema.json").read_text())
 registry = Registry().with_resources([
     (change["$id"], Resource.from_contents(change)),
     (messages["$id"], Resource.from_contents(messages)),
+    (alert["$id"], Resource.from_contents(alert)),
 ])
 failures, checked = [], 0
 
@@ -25,6 +27,9 @@ def check(instance, ref, where):
 for path in sorted((root / "vectors/messages").glob("*.json")):
     vector = json.loads(path.read_text())
     check(vector["json"], f"{messages['$id']}#/$defs/{vector['message']}", path.name)
+for path in sorted((root / "vectors/alerts").glob("*.json")):
+    vector = json.loads(path.read_text())
+    check(vector["json"], f"{alert['$id']}#/$defs/{vector['message']}", "alerts/" + path.name)
 for folder in ("merge", "admission"):
     for path in sorted((root / "vectors" / folder).glob("*.json")):
         vector = json.loads(path.read_text())
@@ -37,6 +42,10 @@ bad = {"protocolVersion": 1, "sender": "tractor:1", "changes": []}
 validator = jsonschema.Draft202012Validator({"$ref": f"{messages['$id']}#/$defs/PushRequest"}, registry=registry)
 if not list(validator.iter_errors(bad)):
     failures.append("a PushRequest with sender 'tractor:1' passed the schema")
+bad_alert = {"source": "kite", "externalID": "", "at": 5, "geometry": {"type": "Polygon"}}
+validator = jsonschema.Draft202012Validator({"$ref": f"{alert['$id']}#/$defs/AlertRequest"}, registry=registry)
+if not list(validator.iter_errors(bad_alert)):
+    failures.append("an AlertRequest with source 'kite' passed the schema")
 for failure in failures:
     print(failure)
 print(f"{checked} documents checked against Protocol/schemas, {len(failures)} failures")

@@ -127,11 +127,15 @@ public struct Division: Hashable, Sendable, Codable {
     public var name: String
     /// True for codes this project generated (no public village list exists for the sample counties).
     public var synthetic: Bool
+    /// The area the division covers, when the county has one for it (generated villages do: their grid
+    /// cell). Alerts are placed in villages by it (`AlertPlacement`); see docs/decisions/006.
+    public var boundary: Polygon?
 
-    public init(code: DivisionCode, name: String, synthetic: Bool = false) {
+    public init(code: DivisionCode, name: String, synthetic: Bool = false, boundary: Polygon? = nil) {
         self.code = code
         self.name = name
         self.synthetic = synthetic
+        self.boundary = boundary
     }
 }
 

@@ -5,22 +5,7 @@ import TianzhangDomain
 import TianzhangSQLite
 import TianzhangSync
 
-/// What a receiver holds of an attachment: `GET /v1/attachments/{sha256}` and the answer to every chunk.
-public struct AttachmentStatus: Hashable, Sendable, Codable {
-    public var sha256: String
-    /// Bytes held and flushed to disk: resume an upload from here.
-    public var received: Int64
-    /// Whether the whole attachment is here and its digest verified.
-    public var complete: Bool
-
-    public init(sha256: String, received: Int64, complete: Bool) {
-        self.sha256 = sha256
-        self.received = received
-        self.complete = complete
-    }
-}
-
-/// Attachment bytes over HTTP (Protocol/SPEC.md §9): resumable chunked uploads, addressed by SHA-256.
+/// Attachment bytes over HTTP (Protocol/SPEC.md §10): resumable chunked uploads, addressed by SHA-256.
 extension HubServer {
     /// The largest chunk a receiver takes in one request.
     public static let attachmentChunkMax = 1 << 20

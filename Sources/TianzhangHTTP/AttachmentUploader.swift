@@ -3,7 +3,7 @@ import TianzhangDomain
 import TianzhangSQLite
 import TianzhangSync
 
-/// The two attachment calls of protocol v1 (§9), as a client makes them.
+/// The two attachment calls of protocol v1 (§10), as a client makes them.
 public protocol AttachmentTransport: Sendable {
     func attachmentStatus(_ sha256: String) async throws(SyncClientError) -> AttachmentStatus
     func uploadAttachmentChunk(_ sha256: String, offset: Int64, size: Int64, bytes: Data) async throws(SyncClientError) -> AttachmentStatus

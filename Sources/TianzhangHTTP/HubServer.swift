@@ -84,6 +84,7 @@ public struct HubServer: Sendable {
             }
         }
         addAttachmentRoutes(to: router)
+        addAlertRoutes(to: router)
         return router
     }
 

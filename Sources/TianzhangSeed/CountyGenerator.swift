@@ -8,6 +8,7 @@ public struct GeneratedCounty: Hashable, Sendable {
     /// The real townships of the division file, in code order.
     public var townships: [Division]
     /// Synthetic (`synthetic: true`): no public village list exists for the sample counties. In code order.
+    /// Each carries its grid cell as its `boundary`, so alerts can be placed in villages at the hub.
     public var villages: [Division]
     /// The grid cell each township covers; its villages' cells tile it.
     public var townshipBoxes: [DivisionCode: BoundingBox]
@@ -143,7 +144,7 @@ public struct CountyGenerator: Sendable {
                 repeat {
                     name = rng.element(of: Self.syllables) + rng.element(of: Self.syllables) + rng.element(of: Self.places) + "村"
                 } while !names.insert(name).inserted
-                villages.append(Division(code: code, name: name, synthetic: true))
+                villages.append(Division(code: code, name: name, synthetic: true, boundary: villageCells[v].polygon))
                 villageBoxes[code] = villageCells[v]
                 let chief = FieldChief(
                     id: "chief-\(code.rawValue)", name: rng.element(of: Array(Self.syllables[8..<68])) + rng.element(of: Self.givenNames),
