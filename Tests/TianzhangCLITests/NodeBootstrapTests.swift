@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+import TianzhangTesting
+
+@Suite("Township node bootstrap: progress, and resuming after a cut link and a killed process", .serialized)
+struct NodeBootstrapTests {
+    @Test("a node killed with SIGKILL mid-bootstrap behind a cutting, slow link resumes where it stopped and ends with the hub's digest")
+    func bootstrapResumesAfterKill() throws {
+        // A slow link that also cuts every connection after 30 KB: the bootstrap takes many pages and retries.
+        let world = try NodeWorld(parcels: "30-40", faults: .init(bandwidthBytesPerSecond: 20_000, cutAfterBytes: 30_000))
+        try world.enrolAndInit("node:371312001", store: "node.sqlite")
+        let store = world.folder.appendingPathComponent("node.sqlite")
+
+        let first = Process()
+        first.executableURL = CLI.binary
+        first.arguments = ["node", "sync", "--store", "node.sqlite", "--page-size", "20"]
+        first.currentDirectoryURL = world.folder
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        // Kill it once at least two pages are committed (polled through an independent reader), long
+        // before the end: the township has hundreds of changes and the link carries 20 KB/s.
+        var held = 0
+        for _ in 0..<600 where held < 40 && first.isRunning {
+            held = (try? sqlCount(store, "select count(*) from change_log")) ?? 0
+            if held < 40 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(first.terminationReason == .uncaughtSignal, "the first sync must have been killed, not finished")
+        let kept = try sqlCount(store, "select count(*) from change_log where delivery = 'received'")
+        #expect(kept >= 40)
+        #expect(try sqlText(store, "select count(*) from setting where key = 'bootstrap.completed'") == "0")
+
+        // Restart: it says where it resumes, shows progress lines (stderr is not a terminal), and pulls only the rest.
+        let second = try CLI.run(["node", "sync", "--store", "node.sqlite", "--page-size", "20", "--json"], in: world.folder)
+        let report = try world.json(second)
+        #expect(second.error.contains("resuming bootstrap after \(kept) records"), "\(second.error)")
+        #expect(second.error.contains("records/s") && second.error.contains("KiB/s"), "\(second.error)")
+        #expect(report["resumedBootstrapAfter"] as? Int == kept)
+        let received = try #require(report["received"] as? Int)
+        let total = try sqlCount(store, "select count(*) from change_log where delivery = 'received'")
+        #expect(received < total, "no restart from zero")
+        #expect(kept + received == total, "nothing pulled twice")
+        #expect(report["pages"] as? Int ?? 0 >= 2)
+        #expect(world.proxy.statistics.cuts >= 1, "the link must actually have been cut")
+        let digests = try world.digest("node.sqlite")
+        #expect(digests.node == digests.hub)
+
+        // Bootstrap done: the next sync does not claim to resume, and has nothing to pull.
+        let third = try CLI.run(["node", "sync", "--store", "node.sqlite"], in: world.folder)
+        #expect(third.status == 0 && !third.error.contains("resuming bootstrap"))
+        #expect(third.output.contains("received 0 in 1 page(s)"), "\(third.output)")
+    }
+}
