@@ -52,4 +52,17 @@ struct NodeBootstrapTests {
         #expect(third.status == 0 && !third.error.contains("resuming bootstrap"))
         #expect(third.output.contains("received 0 in 1 page(s)"), "\(third.output)")
     }
+
+    @Test("on a terminal the progress is a bar redrawn in place with records, KiB and rates", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func progressBarOnTerminal() throws {
+        let world = try NodeWorld()
+        try world.enrolAndInit("node:371312001", store: "node.sqlite")
+        // `script` runs the command on a pseudo-terminal, so its standard error is a TTY.
+        let command = "\(CLI.binary.path) node sync --store node.sqlite --page-size 10"
+        let result = try CLI.runCommand("/usr/bin/script", ["-qec", command, "/dev/null"], in: world.folder)
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("\r\u{1B}[2Kpull ["), "\(result.output.debugDescription)")
+        #expect(result.output.contains("records/s") && result.output.contains("KiB/s"))
+        #expect(result.output.contains("received 0 in") == false && result.output.contains("page(s)"))
+    }
 }

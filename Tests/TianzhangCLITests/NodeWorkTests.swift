@@ -15,6 +15,23 @@ func sqlText(_ store: URL, _ sql: String, _ arguments: [String] = []) throws -> 
     return text
 }
 
+extension CLI {
+    /// Runs any program (for `script`, which gives a command a pseudo-terminal).
+    static func runCommand(_ path: String, _ arguments: [String], in folder: URL) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
+    }
+}
+
 /// A county hub process, a proxy in front of it (so the hub can restart on another port behind the
 /// same address), and township nodes initialised against it.
 final class NodeWorld {
@@ -214,10 +231,14 @@ struct NodeWorkTests {
         let (a, b) = ("a.sqlite", "b.sqlite")
         try world.enrolAndInit("node:371312001", store: a)
         try world.enrolAndInit("node:371312001-b", store: b)
+        _ = try world.sync(b)
+        let village = try #require(try world.villages(of: "371312001", store: b).first)
+        let created = try world.json(try world.node(["case", "create", "--village", village, "--violation", "greenhouseHouse", "--lon", "118.36", "--lat", "35.06",
+                                                     "--summary", "大棚房", "--json"], store: a))
+        let caseID = try #require(created["id"] as? String)
         _ = try world.sync(a)
         _ = try world.sync(b)
-        let cases = try world.jsonArray(try world.node(["cases", "--status", "reported", "--json"], store: a))
-        let caseID = try #require(cases.first?["id"] as? String)
+        #expect(try world.jsonArray(try world.node(["cases", "--status", "reported", "--json"], store: b)).contains { $0["id"] as? String == caseID })
         let conflictID = "case/\(caseID)/summary"
 
         #expect(try world.node(["case", "edit", caseID, "--summary", "A: 已停工", "--author", "clerk-a"], store: a).status == 0)
