@@ -6,8 +6,8 @@ import TianzhangTesting
 struct NodeBootstrapTests {
     @Test("a node killed with SIGKILL mid-bootstrap behind a cutting, slow link resumes where it stopped and ends with the hub's digest")
     func bootstrapResumesAfterKill() throws {
-        // A slow link that also cuts every connection after 30 KB: the bootstrap takes many pages and retries.
-        let world = try NodeWorld(parcels: "30-40", faults: .init(bandwidthBytesPerSecond: 20_000, cutAfterBytes: 30_000))
+        // A slow link (4 KB/s) that also cuts every connection after 2.5 KB (a page of 20 changes is 1.2–1.8 KB gzipped): the bootstrap takes many pages and retries.
+        let world = try NodeWorld(parcels: "30-40", faults: .init(bandwidthBytesPerSecond: 4_000, cutAfterBytes: 2_500))
         try world.enrolAndInit("node:371312001", store: "node.sqlite")
         let store = world.folder.appendingPathComponent("node.sqlite")
 
@@ -19,7 +19,7 @@ struct NodeBootstrapTests {
         first.standardError = FileHandle.nullDevice
         try first.run()
         // Kill it once at least two pages are committed (polled through an independent reader), long
-        // before the end: the township has hundreds of changes and the link carries 20 KB/s.
+        // before the end: the township has about 200 changes and the link carries 4 KB/s.
         var held = 0
         for _ in 0..<600 where held < 40 && first.isRunning {
             held = (try? sqlCount(store, "select count(*) from change_log")) ?? 0

@@ -162,7 +162,8 @@ struct NodeWorkTests {
         let mine = try #require(cases.first { $0["id"] as? String == caseID })
         #expect(mine["status"] as? String == "confirmed" && mine["assignees"] as? [String] == ["officer-zhang"])
         let confirmed = try world.jsonArray(try world.node(["cases", "--status", "confirmed", "--json"], store: "node.sqlite"))
-        #expect(confirmed.map { $0["id"] as? String } == [caseID])
+        #expect(confirmed.contains { $0["id"] as? String == caseID } && confirmed.allSatisfy { $0["status"] as? String == "confirmed" })
+        #expect(!confirmed.contains { $0["status"] as? String == "verifying" })
         let badStatus = try world.node(["cases", "--status", "pending"], store: "node.sqlite")
         #expect(badStatus.status != 0 && badStatus.error.contains("unknown_status"))
 
