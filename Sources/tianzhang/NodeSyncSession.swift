@@ -57,7 +57,11 @@ struct NodeSyncSession {
         } else if checkpoint == 0 {
             display.say("bootstrap: downloading \(Wire.describe(meta.jurisdiction)) from the county hub")
         }
-        let report = try await runner.sync()
+        let report: SyncReport
+        do { report = try await runner.sync() } catch {
+            display.finish()
+            throw error
+        }
         display.finish()
         // The runner returns only after a pull page said nothing more remains: the bootstrap is done.
         try store.setSetting(Self.bootstrapDoneSetting, String(nowMilliseconds()))

@@ -164,6 +164,9 @@ struct NodeWorkTests {
         let confirmed = try world.jsonArray(try world.node(["cases", "--status", "confirmed", "--json"], store: "node.sqlite"))
         #expect(confirmed.contains { $0["id"] as? String == caseID } && confirmed.allSatisfy { $0["status"] as? String == "confirmed" })
         #expect(!confirmed.contains { $0["status"] as? String == "verifying" })
+        let overdue = try world.jsonArray(try world.node(["cases", "--overdue", "--json"], store: "node.sqlite"))
+        #expect(overdue.allSatisfy { !($0["overdue"] as? [String] ?? []).isEmpty }, "every listed case is past a deadline")
+        #expect(!overdue.contains { $0["id"] as? String == caseID }, "a case discovered a minute ago is not overdue")
         let badStatus = try world.node(["cases", "--status", "pending"], store: "node.sqlite")
         #expect(badStatus.status != 0 && badStatus.error.contains("unknown_status"))
 
