@@ -69,7 +69,7 @@ extension NodeCommand {
             }
 
             static func describe(_ write: Write) -> String {
-                "\(write.value?.canonicalText ?? "(unknown)") by \(write.author) at \(write.at) (\(write.change))"
+                "\(write.value?.canonicalText ?? "(unknown)") by \(write.author) at \(NodeCommand.chinaTime(write.at)) (\(write.change))"
             }
         }
 

@@ -51,7 +51,7 @@ struct NodeSyncSession {
         let bootstrapped = try store.setting(Self.bootstrapDoneSetting) != nil
         var resumedAfter: Int?
         if checkpoint > 0 && !bootstrapped {
-            let held = try store.read { try $0.entries(delivery: .received).count }
+            let held = try store.changeCount(delivery: .received)
             resumedAfter = held
             display.say("resuming bootstrap after \(held) records (checkpoint \(checkpoint))")
         } else if checkpoint == 0 {
@@ -85,14 +85,14 @@ struct NodeSyncSession {
     static func human(_ body: Summary) -> String {
         let report = body.report
         var lines: [String] = []
-        lines.append("sent \(report.sent) (accepted \(report.accepted), merged \(report.merged), duplicates \(report.duplicates), rejected \(report.rejections.count)), \(ProgressDisplay.kib(report.bytesSent)) KiB")
+        lines.append("sent \(report.sent) (accepted \(report.accepted), merged \(report.merged), duplicates \(report.duplicates), rejected \(report.rejections.count)), \(ProgressDisplay.kib(report.bytesSent)) KiB of JSON")
         for rejection in report.rejections {
             lines.append("  rejected \(rejection.change) \(rejection.record): \(rejection.code)\(rejection.field.map { " at \($0)" } ?? ""): \(rejection.message)")
         }
         for conflict in report.conflictDetails {
             lines.append("  conflict \(conflict.id): \(conflict.kind) under rule \(conflict.rule) (\(ruleSentence(conflict.rule)))")
         }
-        lines.append("received \(report.received) in \(report.pages) page(s), \(ProgressDisplay.kib(report.bytesReceived)) KiB; \(report.confirmedAtCounty) of this node's changes confirmed at the county")
+        lines.append("received \(report.received) in \(report.pages) page(s), \(ProgressDisplay.kib(report.bytesReceived)) KiB of JSON (before gzip); \(report.confirmedAtCounty) of this node's changes confirmed at the county")
         lines.append("\(report.attempts) attempt(s); \(body.pending) changes waiting; \(body.openConflicts) open conflict(s) (tianzhang node conflicts); \(body.rejectedWaiting) rejected change(s) to amend (tianzhang node rejected)")
         return lines.joined(separator: "\n")
     }

@@ -52,9 +52,15 @@ extension NodeCommand {
 
     static func printJSON<T: Encodable>(_ value: T) throws { print(String(decoding: try Wire.encoder.encode(value), as: UTF8.self)) }
 
-    /// "three ones" deadlines in one line (UTC, ISO 8601).
+    /// "three ones" deadlines in one line, in China time.
     static func deadlinesLine(_ deadlines: ThreeOnesDeadlines) -> String {
-        "report by \(deadlines.reportBy), on site by \(deadlines.onSiteBy), restore by \(deadlines.restoreBy)"
+        "report by \(chinaTime(deadlines.reportBy)), on site by \(chinaTime(deadlines.onSiteBy)), restore by \(chinaTime(deadlines.restoreBy))"
+    }
+
+    /// A time as the office reads it: China Standard Time (UTC+8, no daylight saving), to the minute.
+    static func chinaTime(_ time: Timestamp) -> String {
+        let shifted = Timestamp(milliseconds: time.milliseconds + 8 * 3_600_000).description  // 2026-11-23T16:15:00.000Z
+        return shifted.prefix(10) + " " + shifted.dropFirst(11).prefix(5) + " +08"
     }
 }
 
