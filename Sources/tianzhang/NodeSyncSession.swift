@@ -15,6 +15,8 @@ struct NodeSyncSession {
     var json: Bool
     var pageSize: Int?
     var batchSize: Int?
+    /// Seconds a request may wait for the next bytes before it counts as a failed step (default 20).
+    var timeout: Double?
 
     /// The report printed at the end: the runner's report plus the node's state after the sync.
     struct Summary: Encodable {
@@ -41,7 +43,7 @@ struct NodeSyncSession {
 
     func run() async throws {
         let (store, meta, engine) = try NodeCommand.open(options)
-        var runner = SyncRunner(store: store, engine: engine, client: try NodeCommand.client(store), replica: meta.replica)
+        var runner = SyncRunner(store: store, engine: engine, client: try Self.client(store, timeout: timeout), replica: meta.replica)
         if let pageSize { runner.pageChangesMax = max(1, pageSize) }
         if let batchSize { runner.batchChangesMax = max(1, batchSize) }
         let display = ProgressDisplay()
@@ -79,6 +81,16 @@ struct NodeSyncSession {
         } else {
             print(Self.human(body))
         }
+    }
+
+    /// The hub client with this sync's timeout.
+    /// - Throws: `CLIError` when the node has no hub address or credential.
+    static func client(_ store: SQLiteReplicaStore, timeout: Double?) throws -> SyncClient {
+        guard let timeout else { return try NodeCommand.client(store) }
+        guard let hub = try store.setting("hub.url").flatMap(URL.init(string:)), let credential = try store.setting("hub.credential") else {
+            return try NodeCommand.client(store)
+        }
+        return SyncClient(baseURL: hub, credential: credential, timeout: max(1, timeout))
     }
 
     /// The summary for people: one line per fact, reasons and rules spelled out.

@@ -117,9 +117,10 @@ struct NodeCommand: AsyncParsableCommand {
         @Flag(help: "Print the report as JSON.") var json = false
         @Option(help: "Changes per pull page (smaller pages: less to redo after a cut).") var pageSize: Int?
         @Option(help: "Changes per push batch.") var batchSize: Int?
+        @Option(help: "Seconds a request may wait for the next bytes before it is retried (default 20).") var timeout: Double?
 
         func run() async throws {
-            try await NodeSyncSession(options: options, json: json, pageSize: pageSize, batchSize: batchSize).run()
+            try await NodeSyncSession(options: options, json: json, pageSize: pageSize, batchSize: batchSize, timeout: timeout).run()
         }
     }
 

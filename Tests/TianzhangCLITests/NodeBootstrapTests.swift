@@ -6,20 +6,20 @@ import TianzhangTesting
 struct NodeBootstrapTests {
     @Test("a node killed with SIGKILL mid-bootstrap behind a cutting, slow link resumes where it stopped and ends with the hub's digest")
     func bootstrapResumesAfterKill() throws {
-        // A slow link (4 KB/s) that also cuts every connection after 2.5 KB (a page of 20 changes is 1.2–1.8 KB gzipped): the bootstrap takes many pages and retries.
-        let world = try NodeWorld(parcels: "30-40", faults: .init(bandwidthBytesPerSecond: 4_000, cutAfterBytes: 2_500))
+        // A slow link (8 KB/s) that also cuts every connection after 2.5 KB (a page of 20 changes is 1.2–1.8 KB gzipped): the bootstrap takes many pages and retries.
+        let world = try NodeWorld(parcels: "30-40", faults: .init(bandwidthBytesPerSecond: 8_000, cutAfterBytes: 2_500))
         try world.enrolAndInit("node:371312001", store: "node.sqlite")
         let store = world.folder.appendingPathComponent("node.sqlite")
 
         let first = Process()
         first.executableURL = CLI.binary
-        first.arguments = ["node", "sync", "--store", "node.sqlite", "--page-size", "20"]
+        first.arguments = ["node", "sync", "--store", "node.sqlite", "--page-size", "20", "--timeout", "4"]
         first.currentDirectoryURL = world.folder
         first.standardOutput = FileHandle.nullDevice
         first.standardError = FileHandle.nullDevice
         try first.run()
         // Kill it once at least two pages are committed (polled through an independent reader), long
-        // before the end: the township has about 200 changes and the link carries 4 KB/s.
+        // before the end: the township has about 200 changes and the link carries 8 KB/s and is cut every few pages.
         var held = 0
         for _ in 0..<600 where held < 40 && first.isRunning {
             held = (try? sqlCount(store, "select count(*) from change_log")) ?? 0
@@ -33,7 +33,7 @@ struct NodeBootstrapTests {
         #expect(try sqlText(store, "select count(*) from setting where key = 'bootstrap.completed'") == "0")
 
         // Restart: it says where it resumes, shows progress lines (stderr is not a terminal), and pulls only the rest.
-        let second = try CLI.run(["node", "sync", "--store", "node.sqlite", "--page-size", "20", "--json"], in: world.folder)
+        let second = try CLI.run(["node", "sync", "--store", "node.sqlite", "--page-size", "20", "--timeout", "4", "--json"], in: world.folder)
         let report = try world.json(second)
         #expect(second.error.contains("resuming bootstrap after \(kept) records"), "\(second.error)")
         #expect(second.error.contains("records/s") && second.error.contains("KiB/s"), "\(second.error)")
