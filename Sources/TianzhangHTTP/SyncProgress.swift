@@ -18,6 +18,8 @@ public struct SyncProgress: Sendable, Hashable {
     public var sent: Int
     /// Changes received and applied so far in this sync.
     public var received: Int
+    /// The changes the pull is expected to receive in all (the hub's estimate on the first page), if known.
+    public var estimatedTotal: Int?
     /// Pull pages committed so far in this sync.
     public var pages: Int
     /// JSON bytes of the pulled pages (before gzip on the wire) so far.
@@ -31,10 +33,11 @@ public struct SyncProgress: Sendable, Hashable {
     /// Why the runner is retrying (`phase == .retrying`).
     public var failure: String?
 
-    public init(phase: Phase, sent: Int, received: Int, pages: Int, bytesReceived: Int, bytesSent: Int, elapsedSeconds: Double, attempt: Int, failure: String? = nil) {
+    public init(phase: Phase, sent: Int, received: Int, estimatedTotal: Int? = nil, pages: Int, bytesReceived: Int, bytesSent: Int, elapsedSeconds: Double, attempt: Int, failure: String? = nil) {
         self.phase = phase
         self.sent = sent
         self.received = received
+        self.estimatedTotal = estimatedTotal
         self.pages = pages
         self.bytesReceived = bytesReceived
         self.bytesSent = bytesSent
@@ -45,6 +48,12 @@ public struct SyncProgress: Sendable, Hashable {
 
     /// Received records per second so far (0 before any time has passed).
     public var recordsPerSecond: Double { elapsedSeconds > 0 ? Double(received) / elapsedSeconds : 0 }
+    /// The received fraction of the estimated total (0…1), if the hub gave an estimate.
+    public var fraction: Double? {
+        guard let estimatedTotal else { return nil }
+        return estimatedTotal > 0 ? min(1, Double(received) / Double(estimatedTotal)) : 1
+    }
+
     /// Received bytes per second so far.
     public var bytesPerSecond: Double { elapsedSeconds > 0 ? Double(bytesReceived) / elapsedSeconds : 0 }
 }

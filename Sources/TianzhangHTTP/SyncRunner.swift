@@ -23,6 +23,8 @@ public struct SyncReport: Codable, Sendable {
     public var rejections: [SyncRejection] = []
     /// The conflicts pushed changes met, with their rule (the same as `conflicts`, structured).
     public var conflictDetails: [SyncConflict] = []
+    /// The changes this sync's pull was expected to receive in all, from the hub's estimate on the first page.
+    public var estimatedTotal: Int?
     public init() {}
 }
 
@@ -64,7 +66,7 @@ public struct SyncRunner: Sendable {
         let report_: @Sendable (SyncProgress.Phase, SyncReport, String?) -> Void = { phase, report, failure in
             let elapsed = ContinuousClock.now - started
             observer?(SyncProgress(
-                phase: phase, sent: report.sent, received: report.received, pages: report.pages, bytesReceived: report.bytesReceived,
+                phase: phase, sent: report.sent, received: report.received, estimatedTotal: report.estimatedTotal, pages: report.pages, bytesReceived: report.bytesReceived,
                 bytesSent: report.bytesSent, elapsedSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
                 attempt: report.attempts, failure: failure))
         }
@@ -115,11 +117,12 @@ public struct SyncRunner: Sendable {
                  observe: (SyncProgress.Phase, SyncReport, String?) -> Void = { _, _, _ in }) async throws {
         while true {
             let cursor = try store.read { try $0.checkpoint(peer: "hub") }
-            let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: sizes.page))
+            let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: sizes.page, estimate: report.estimatedTotal == nil ? true : nil))
             sizes.page = min(pageChangesMax, sizes.page * 2)
             report.bytesReceived += (try? Wire.encoder.encode(page).count) ?? 0
             let summary = try store.write { try engine.apply(page, from: "hub", physicalNow: clock(), in: $0) }
             report.received += summary.applied
+            if report.estimatedTotal == nil, let remaining = page.remaining { report.estimatedTotal = report.received + remaining }
             report.confirmedAtCounty += summary.confirmedAtCounty
             report.pages += 1
             progress("received \(report.received)")

@@ -40,11 +40,17 @@ final class ProgressDisplay: @unchecked Sendable {
     }
 
     private func drawBar(_ label: String, count: Int, bytes: Int, progress: SyncProgress) {
-        // Without a total from the hub the bar cannot show a fraction: it shows a moving marker per
-        // page instead, and the counts and rates, which are exact.
+        // With the hub's estimate the bar fills; without one (an older hub, or pushing) it shows a moving
+        // marker per page instead, and the counts and rates, which are exact.
         let width = 20
-        let position = (progress.pages + progress.sent / 100) % width
-        let bar = String(repeating: "=", count: position) + ">" + String(repeating: " ", count: width - position - 1)
+        let bar: String
+        if label == "pull", let fraction = progress.fraction {
+            let filled = Int((fraction * Double(width)).rounded(.down))
+            bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        } else {
+            let position = (progress.pages + progress.sent / 100) % width
+            bar = String(repeating: "=", count: position) + ">" + String(repeating: " ", count: width - position - 1)
+        }
         let text = "\(label) [\(bar)] \(Self.line(progress, verb: label == "push" ? "sent" : "received", count: count, bytes: bytes))"
         write("\r\u{1B}[2K" + text)
         drewBar = true
@@ -56,7 +62,11 @@ final class ProgressDisplay: @unchecked Sendable {
         let bytes = bytes ?? progress.bytesReceived
         let rate = progress.elapsedSeconds > 0 ? Double(count) / progress.elapsedSeconds : 0
         let byteRate = progress.elapsedSeconds > 0 ? Double(bytes) / progress.elapsedSeconds : 0
-        return "\(verb) \(count) records, \(kib(bytes)) KiB, \(String(format: "%.0f", rate)) records/s, \(kib(Int(byteRate))) KiB/s, page \(progress.pages)"
+        var of = ""
+        if verb == "received", let total = progress.estimatedTotal, let fraction = progress.fraction {
+            of = " of ~\(total) (\(Int((fraction * 100).rounded(.down)))%\(rate > 0 && total > count ? ", ~\(Int((Double(total - count) / rate).rounded(.up))) s left" : ""))"
+        }
+        return "\(verb) \(count)\(of) records, \(kib(bytes)) KiB, \(String(format: "%.0f", rate)) records/s, \(kib(Int(byteRate))) KiB/s, page \(progress.pages)"
     }
 
     static func kib(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1024) }

@@ -43,6 +43,8 @@ struct NodeBootstrapTests {
         #expect(received < total, "no restart from zero")
         #expect(kept + received == total, "nothing pulled twice")
         #expect(report["pages"] as? Int ?? 0 >= 2)
+        #expect(report["estimatedTotal"] as? Int == received, "the hub's estimate of what remained was exact on a quiet hub")
+        #expect(second.error.contains("of ~\(received) ("), "progress lines show the estimated total: \(second.error)")
         #expect(world.proxy.statistics.cuts >= 1, "the link must actually have been cut")
         let digests = try world.digest("node.sqlite")
         #expect(digests.node == digests.hub)
@@ -62,6 +64,8 @@ struct NodeBootstrapTests {
         let result = try CLI.runCommand("/usr/bin/script", ["-qec", command, "/dev/null"], in: world.folder)
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.contains("\r\u{1B}[2Kpull ["), "\(result.output.debugDescription)")
+        #expect(result.output.contains("pull [====================] received"), "the bar fills to the hub's estimate: \(result.output.debugDescription)")
+        #expect(result.output.contains("(100%"))
         #expect(result.output.contains("records/s") && result.output.contains("KiB/s"))
         #expect(result.output.contains("received 0 in") == false && result.output.contains("page(s)"))
     }

@@ -44,6 +44,8 @@ struct SyncProgressTests {
         #expect(bootstrap.received == 23 && bootstrap.pages == 5)
         #expect(pulls.map(\.pages) == [1, 2, 3, 4, 5])
         #expect(pulls.map(\.received) == [5, 10, 15, 20, 23])
+        #expect(bootstrap.estimatedTotal == 23, "the hub's estimate on the first page: 5 received + 18 remaining")
+        #expect(pulls.allSatisfy { $0.estimatedTotal == 23 } && pulls.last?.fraction == 1)
         #expect(zip(pulls, pulls.dropFirst()).allSatisfy { $0.bytesReceived < $1.bytesReceived && $0.elapsedSeconds <= $1.elapsedSeconds })
         #expect(pulls.last?.bytesReceived == bootstrap.bytesReceived && bootstrap.bytesReceived > 0)
         #expect(log.all.allSatisfy { $0.phase != .push }, "nothing to push on a bootstrap")
@@ -61,5 +63,28 @@ struct SyncProgressTests {
         #expect(later.filter { $0.phase == .push }.map(\.sent) == [2, 3])
         #expect(edits.sent == 3 && edits.accepted == 3 && edits.bytesSent == later.filter { $0.phase == .push }.last?.bytesSent)
         #expect(edits.rejections.isEmpty && edits.conflictDetails.isEmpty)
+    }
+
+    @Test("the hub counts what remains only when asked, with the pull's own filter")
+    func remainingOnlyWhenAsked() async throws {
+        let hub = try await RunningHub()
+        let cases = HubServerTests()
+        try hub.store.write { tx in
+            for n in 1...7 {
+                let change = cases.newCase(UInt64(n), id: String(format: "01JD00000000000000000002%02d", n))
+                _ = try SyncEngine().record(Draft(type: .enforcementCase, id: change.recordID, scope: change.scope, author: "dispatcher", fields: change.fields), physicalNow: hub.now, in: tx)
+            }
+            // One case in another township: not this puller's, not counted.
+            let other = cases.newCase(8, village: "371312004201", id: "01JD0000000000000000000299")
+            _ = try SyncEngine().record(Draft(type: .enforcementCase, id: other.recordID, scope: other.scope, author: "dispatcher", fields: other.fields), physicalNow: hub.now, in: tx)
+        }
+        let secret = try hub.store.enrol(node, jurisdiction: .township(township), now: hub.now)
+        let client = SyncClient(baseURL: hub.url, credential: secret)
+        let plain = try await client.pull(PullRequest(puller: node, after: 0, limit: 3))
+        #expect(plain.remaining == nil && plain.changes.count == 3)
+        let asked = try await client.pull(PullRequest(puller: node, after: 0, limit: 3, estimate: true))
+        #expect(asked.remaining == 4 && asked.more)
+        let last = try await client.pull(PullRequest(puller: node, after: asked.next, limit: 10, estimate: true))
+        #expect(last.changes.count == 4 && !last.more && last.remaining == 0)
     }
 }
