@@ -63,7 +63,7 @@ public struct SyncRunner: Sendable {
         var sizes = (batch: batchChangesMax, page: pageChangesMax)
         let started = ContinuousClock.now
         let observer = self.observer
-        let report_: @Sendable (SyncProgress.Phase, SyncReport, String?) -> Void = { phase, report, failure in
+        let notify: @Sendable (SyncProgress.Phase, SyncReport, String?) -> Void = { phase, report, failure in
             let elapsed = ContinuousClock.now - started
             observer?(SyncProgress(
                 phase: phase, sent: report.sent, received: report.received, estimatedTotal: report.estimatedTotal, pages: report.pages, bytesReceived: report.bytesReceived,
@@ -74,8 +74,8 @@ public struct SyncRunner: Sendable {
             report.attempts += 1
             let progressBefore = report.sent + report.received
             do {
-                try await pushAll(&report, sizes: &sizes, progress: progress, observe: report_)
-                try await pullAll(&report, sizes: &sizes, progress: progress, observe: report_)
+                try await pushAll(&report, sizes: &sizes, progress: progress, observe: notify)
+                try await pullAll(&report, sizes: &sizes, progress: progress, observe: notify)
                 return report
             } catch let error as SyncClientError where error.isRetryable && failures < retriesMax {
                 // Whatever was committed before the failure stays; only failures in a row count.
@@ -86,7 +86,7 @@ public struct SyncRunner: Sendable {
                 failures += 1
                 sizes = (max(5, sizes.batch / 2), max(10, sizes.page / 2))
                 progress("link failed (\(error)); retrying in \(delay) with batches of \(sizes.batch), pages of \(sizes.page)")
-                report_(.retrying, report, "\(error)")
+                notify(.retrying, report, "\(error)")
                 try await Task.sleep(for: delay)
                 delay *= 2
             }
