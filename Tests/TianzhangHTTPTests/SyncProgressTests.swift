@@ -41,9 +41,13 @@ struct SyncProgressTests {
 
         let bootstrap = try await runner.sync()
         let pulls = log.all.filter { $0.phase == .pull }
-        #expect(bootstrap.received == 23 && bootstrap.pages == 5)
-        #expect(pulls.map(\.pages) == [1, 2, 3, 4, 5])
-        #expect(pulls.map(\.received) == [5, 10, 15, 20, 23])
+        #expect(bootstrap.received == 23)
+        #expect(pulls.map(\.pages) == Array(1...bootstrap.pages))
+        #expect(zip(pulls, pulls.dropFirst()).allSatisfy { $0.received < $1.received } && pulls.last?.received == 23)
+        if bootstrap.attempts == 1 {
+            // No retry on the way (a loaded machine may time a request out; a retry widens the page to 10).
+            #expect(pulls.map(\.received) == [5, 10, 15, 20, 23])
+        }
         #expect(bootstrap.estimatedTotal == 23, "the hub's estimate on the first page: 5 received + 18 remaining")
         #expect(pulls.allSatisfy { $0.estimatedTotal == 23 } && pulls.last?.fraction == 1)
         #expect(zip(pulls, pulls.dropFirst()).allSatisfy { $0.bytesReceived < $1.bytesReceived && $0.elapsedSeconds <= $1.elapsedSeconds })
@@ -60,7 +64,8 @@ struct SyncProgressTests {
         let before = log.all.count
         let edits = try await runner.sync()
         let later = Array(log.all.dropFirst(before))
-        #expect(later.filter { $0.phase == .push }.map(\.sent) == [2, 3])
+        if edits.attempts == 1 { #expect(later.filter { $0.phase == .push }.map(\.sent) == [2, 3]) }
+        #expect(later.filter { $0.phase == .push }.last?.sent == 3)
         #expect(edits.sent == 3 && edits.accepted == 3 && edits.bytesSent == later.filter { $0.phase == .push }.last?.bytesSent)
         #expect(edits.rejections.isEmpty && edits.conflictDetails.isEmpty)
     }
