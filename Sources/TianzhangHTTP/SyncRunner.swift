@@ -15,6 +15,16 @@ public struct SyncReport: Codable, Sendable {
     public var confirmedAtCounty = 0
     public var bytesReceived = 0
     public var attempts = 0
+    /// JSON bytes of the pushed batches (before gzip).
+    public var bytesSent = 0
+    /// Pull pages committed.
+    public var pages = 0
+    /// The refused changes with their reason codes (the same as `rejected`, structured).
+    public var rejections: [SyncRejection] = []
+    /// The conflicts pushed changes met, with their rule (the same as `conflicts`, structured).
+    public var conflictDetails: [SyncConflict] = []
+    /// The changes this sync's pull was expected to receive in all, from the hub's estimate on the first page.
+    public var estimatedTotal: Int?
     public init() {}
 }
 
@@ -29,6 +39,8 @@ public struct SyncRunner: Sendable {
     public var pageChangesMax = 500
     public var retriesMax = 8
     public var backoffFirst: Duration = .milliseconds(200)
+    /// Called after every committed push batch and pull page, and before every retry.
+    public var observer: (@Sendable (SyncProgress) -> Void)?
     public let clock: @Sendable () -> Int64
 
     public init(store: SQLiteReplicaStore, engine: SyncEngine, client: SyncClient, replica: ReplicaID,
@@ -49,12 +61,21 @@ public struct SyncRunner: Sendable {
         // Sizes adapt to the link: halved after a failed step (a link that cuts long bodies still
         // passes short ones), doubled back after a step that went through.
         var sizes = (batch: batchChangesMax, page: pageChangesMax)
+        let started = ContinuousClock.now
+        let observer = self.observer
+        let notify: @Sendable (SyncProgress.Phase, SyncReport, String?) -> Void = { phase, report, failure in
+            let elapsed = ContinuousClock.now - started
+            observer?(SyncProgress(
+                phase: phase, sent: report.sent, received: report.received, estimatedTotal: report.estimatedTotal, pages: report.pages, bytesReceived: report.bytesReceived,
+                bytesSent: report.bytesSent, elapsedSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                attempt: report.attempts, failure: failure))
+        }
         while true {
             report.attempts += 1
             let progressBefore = report.sent + report.received
             do {
-                try await pushAll(&report, sizes: &sizes, progress: progress)
-                try await pullAll(&report, sizes: &sizes, progress: progress)
+                try await pushAll(&report, sizes: &sizes, progress: progress, observe: notify)
+                try await pullAll(&report, sizes: &sizes, progress: progress, observe: notify)
                 return report
             } catch let error as SyncClientError where error.isRetryable && failures < retriesMax {
                 // Whatever was committed before the failure stays; only failures in a row count.
@@ -65,13 +86,15 @@ public struct SyncRunner: Sendable {
                 failures += 1
                 sizes = (max(5, sizes.batch / 2), max(10, sizes.page / 2))
                 progress("link failed (\(error)); retrying in \(delay) with batches of \(sizes.batch), pages of \(sizes.page)")
+                notify(.retrying, report, "\(error)")
                 try await Task.sleep(for: delay)
                 delay *= 2
             }
         }
     }
 
-    func pushAll(_ report: inout SyncReport, sizes: inout (batch: Int, page: Int), progress: (String) -> Void) async throws {
+    func pushAll(_ report: inout SyncReport, sizes: inout (batch: Int, page: Int), progress: (String) -> Void,
+                 observe: (SyncProgress.Phase, SyncReport, String?) -> Void = { _, _, _ in }) async throws {
         while let request = try store.read({ [sizes] in try engine.nextPush(limit: sizes.batch, in: $0) }) {
             let response = try await client.push(request)
             sizes.batch = min(batchChangesMax, sizes.batch * 2)
@@ -82,20 +105,28 @@ public struct SyncRunner: Sendable {
             report.duplicates += summary.duplicates
             report.rejected += summary.rejected.map { "\($0.change.id): \($0.rejection?.description ?? "")" }
             report.conflicts += summary.conflicts.map { "\($0.id) (\($0.kind.rawValue))" }
+            report.rejections += summary.rejected.map(SyncRejection.init)
+            report.conflictDetails += summary.conflicts.map(SyncConflict.init)
+            report.bytesSent += (try? Wire.encoder.encode(request).count) ?? 0
             progress("pushed \(report.sent)")
+            observe(.push, report, nil)
         }
     }
 
-    func pullAll(_ report: inout SyncReport, sizes: inout (batch: Int, page: Int), progress: (String) -> Void) async throws {
+    func pullAll(_ report: inout SyncReport, sizes: inout (batch: Int, page: Int), progress: (String) -> Void,
+                 observe: (SyncProgress.Phase, SyncReport, String?) -> Void = { _, _, _ in }) async throws {
         while true {
             let cursor = try store.read { try $0.checkpoint(peer: "hub") }
-            let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: sizes.page))
+            let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: sizes.page, estimate: report.estimatedTotal == nil ? true : nil))
             sizes.page = min(pageChangesMax, sizes.page * 2)
             report.bytesReceived += (try? Wire.encoder.encode(page).count) ?? 0
             let summary = try store.write { try engine.apply(page, from: "hub", physicalNow: clock(), in: $0) }
             report.received += summary.applied
+            if report.estimatedTotal == nil, let remaining = page.remaining { report.estimatedTotal = report.received + remaining }
             report.confirmedAtCounty += summary.confirmedAtCounty
+            report.pages += 1
             progress("received \(report.received)")
+            observe(.pull, report, nil)
             if !page.more { return }
         }
     }

@@ -110,12 +110,15 @@ public struct PullRequest: Hashable, Sendable, Codable {
     public var puller: ReplicaID
     public var after: UInt64
     public var limit: Int
+    /// Asks the receiver to add `remaining` to its response (one count; a puller asks on its first page).
+    public var estimate: Bool?
 
-    public init(protocolVersion: Int = ProtocolVersion.current, puller: ReplicaID, after: UInt64, limit: Int = 1000) {
+    public init(protocolVersion: Int = ProtocolVersion.current, puller: ReplicaID, after: UInt64, limit: Int = 1000, estimate: Bool? = nil) {
         self.protocolVersion = protocolVersion
         self.puller = puller
         self.after = after
         self.limit = limit
+        self.estimate = estimate
     }
 }
 
@@ -127,13 +130,17 @@ public struct PullResponse: Hashable, Sendable, Codable {
     public var next: UInt64
     /// Whether more entries lie after `next`.
     public var more: Bool
+    /// When the request asked for an estimate: about how many changes for this puller lie after `next`
+    /// (an upper bound: it may count changes the receiver will not serve). A progress hint only.
+    public var remaining: Int?
 
-    public init(protocolVersion: Int = ProtocolVersion.current, server: ReplicaID, changes: [Change], next: UInt64, more: Bool) {
+    public init(protocolVersion: Int = ProtocolVersion.current, server: ReplicaID, changes: [Change], next: UInt64, more: Bool, remaining: Int? = nil) {
         self.protocolVersion = protocolVersion
         self.server = server
         self.changes = changes
         self.next = next
         self.more = more
+        self.remaining = remaining
     }
 }
 

@@ -303,9 +303,10 @@ public struct SyncEngine: Sendable {
         let meta = try requireMeta(tx)
         let limit = max(1, min(request.limit, configuration.limits.pageChangesMax))
         let page = try tx.logPage(after: request.after, in: puller.jurisdiction, excluding: puller.replica, limit: limit)
+        let remaining = request.estimate == true ? (page.more ? try tx.logCount(after: page.scannedThrough, in: puller.jurisdiction, excluding: puller.replica) : 0) : nil
         return PullResponse(
             server: meta.replica, changes: page.entries.filter { $0.delivery != .rejected }.map(\.change),
-            next: page.scannedThrough, more: page.more)
+            next: page.scannedThrough, more: page.more, remaining: remaining)
     }
 
     // MARK: - Pushing

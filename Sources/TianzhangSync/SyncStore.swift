@@ -74,6 +74,9 @@ public protocol SyncTransaction {
     /// `excluding`, at most `limit`; also returns how far the scan went (the next cursor).
     func logPage(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?, limit: Int) throws -> (entries: [LogEntry], scannedThrough: UInt64, more: Bool)
     /// Entries waiting to go upstream, in log order.
+    /// About how many log entries after `after` lie in `jurisdiction` and are not `excluding`'s (a progress
+    /// hint for pulls); `nil` when the store cannot tell cheaply.
+    func logCount(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?) throws -> Int?
     func pendingEntries(limit: Int) throws -> [LogEntry]
     /// Entries with the given delivery, in log order.
     func entries(delivery: Delivery) throws -> [LogEntry]
@@ -92,4 +95,9 @@ public protocol SyncStore: Sendable {
     func write<T>(_ body: (any SyncTransaction) throws -> T) throws -> T
     /// Runs `body` on a consistent snapshot.
     func read<T>(_ body: (any SyncTransaction) throws -> T) throws -> T
+}
+
+extension SyncTransaction {
+    /// Stores that cannot count cheaply give no estimate.
+    public func logCount(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?) throws -> Int? { nil }
 }

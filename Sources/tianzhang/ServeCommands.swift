@@ -70,7 +70,7 @@ extension HubCommand {
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Township node commands.",
-        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self])
+        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self] + NodeCommand.workCommands)
 
     struct Options: ParsableArguments {
         @Option(help: "The node's store (SQLite file).") var store = "node.sqlite"
@@ -115,19 +115,12 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "sync", abstract: "Push the outbox, then pull; retries with backoff when the link fails.")
         @OptionGroup var options: Options
         @Flag(help: "Print the report as JSON.") var json = false
+        @Option(help: "Changes per pull page (smaller pages: less to redo after a cut).") var pageSize: Int?
+        @Option(help: "Changes per push batch.") var batchSize: Int?
+        @Option(help: "Seconds a request may wait for the next bytes before it is retried (default 20).") var timeout: Double?
 
         func run() async throws {
-            let (store, meta, engine) = try NodeCommand.open(options)
-            let runner = SyncRunner(store: store, engine: engine, client: try NodeCommand.client(store), replica: meta.replica)
-            let quiet = json
-            let report = try await runner.sync { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
-            if json {
-                print(String(decoding: try Wire.encoder.encode(report), as: UTF8.self))
-            } else {
-                print("sent \(report.sent) (accepted \(report.accepted), merged \(report.merged), duplicates \(report.duplicates), rejected \(report.rejected.count)); received \(report.received); \(report.confirmedAtCounty) confirmed at the county")
-                for line in report.conflicts { print("  conflict: \(line)") }
-                for line in report.rejected { print("  rejected: \(line)") }
-            }
+            try await NodeSyncSession(options: options, json: json, pageSize: pageSize, batchSize: batchSize, timeout: timeout).run()
         }
     }
 
@@ -162,9 +155,9 @@ struct NodeCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, meta, engine) = try NodeCommand.open(options)
-            guard let next = CaseStatus(rawValue: status) else { throw CLIError("\(status) is not a status (\(CaseStatus.allCases.map(\.rawValue).joined(separator: ", ")))") }
-            guard var record = try store.enforcementCase(caseID) else { throw CLIError("No case \(caseID) in this node's store.") }
-            try record.transition(to: next, by: meta.replica.role)
+            guard let next = CaseStatus(rawValue: status) else { throw NodeError("unknown_status", "\(status) is not a status (\(CaseStatus.allCases.map(\.rawValue).joined(separator: ", ")))") }
+            guard var record = try store.enforcementCase(caseID) else { throw NodeError.unknownCase(caseID) }
+            do { try record.transition(to: next, by: meta.replica.role) } catch { throw error.validationError }
             let value = WorkflowValue(status: record.status, round: record.round, decision: next.isDecision ? next : nil)
             let current = try store.read { try $0.recordState(RecordKey(.enforcementCase, caseID)) }
             let decision = current?.materialized["decision"]?.stringValue.flatMap(CaseStatus.init(rawValue:))
@@ -187,7 +180,7 @@ struct NodeCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, _, engine) = try NodeCommand.open(options)
-            guard let record = try store.enforcementCase(caseID) else { throw CLIError("No case \(caseID) in this node's store.") }
+            guard let record = try store.enforcementCase(caseID) else { throw NodeError.unknownCase(caseID) }
             for n in 0..<max(1, repeat_) {
                 let now = nowMilliseconds()
                 let id = RecordID.generate(at: Timestamp(milliseconds: now), using: &SystemRNG.shared).rawValue
