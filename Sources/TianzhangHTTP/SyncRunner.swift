@@ -15,6 +15,10 @@ public struct SyncReport: Codable, Sendable {
     public var confirmedAtCounty = 0
     public var bytesReceived = 0
     public var attempts = 0
+    /// The jurisdiction `hello` answered when it differed from the one this replica held (`syncInScope`).
+    public var jurisdictionChanged: Jurisdiction?
+    /// What the replica removed because its jurisdiction shrank (`syncInScope`).
+    public var removed: ScopeNarrowing?
     public init() {}
 }
 

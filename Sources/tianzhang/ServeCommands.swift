@@ -70,7 +70,7 @@ extension HubCommand {
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Township node commands.",
-        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self])
+        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self, Serve.self, Outbox.self])
 
     struct Options: ParsableArguments {
         @Option(help: "The node's store (SQLite file).") var store = "node.sqlite"
@@ -120,7 +120,7 @@ struct NodeCommand: AsyncParsableCommand {
             let (store, meta, engine) = try NodeCommand.open(options)
             let runner = SyncRunner(store: store, engine: engine, client: try NodeCommand.client(store), replica: meta.replica)
             let quiet = json
-            let report = try await runner.sync { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+            let report = try await runner.syncInScope { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
             if json {
                 print(String(decoding: try Wire.encoder.encode(report), as: UTF8.self))
             } else {
