@@ -62,9 +62,12 @@ extension SyncRunner {
         var delay = backoffFirst
         var failures = 0
         while true {
-            do {
-                return try await client.hello(HelloRequest(replica: replica))
-            } catch where error.isRetryable && failures < retriesMax {
+            let answer: Result<HelloResponse, SyncClientError>
+            do { answer = .success(try await client.hello(HelloRequest(replica: replica))) } catch { answer = .failure(error) }
+            switch answer {
+            case .success(let hello): return hello
+            case .failure(let error):
+                guard error.isRetryable, failures < retriesMax else { throw error }
                 failures += 1
                 progress("link failed (\(error)); retrying hello in \(delay)")
                 try await Task.sleep(for: delay)
