@@ -287,4 +287,48 @@ struct RelayProcessTests {
         #expect(gained.first { $0.key == RecordKey(.division, village.rawValue) }?.materialized["township"] == .string(new))
         #expect(newDigests.own == newDigests.hub)
     }
+
+    @Test("a revoked node: its next sync is refused with revoked_credential, it removes everything it received and keeps its outbox (its own note and a patrol's relayed check-in), which node outbox still lists")
+    func revokedNodeKeepsItsOutbox() async throws {
+        let world = try RelayWorld()
+        let township = "371312001"
+        let home = try #require(try world.villages(of: township).first)
+        let patrolSecret = try world.enrol("patrol:chief-2", ["--villages", home.rawValue])
+        try world.node(township)
+        let nodeURL = try world.serve(township)
+        let patrol = try await Patrol("chief-2", secret: patrolSecret, node: nodeURL, folder: world.folder)
+        try await patrol.runner.syncInScope()
+        let parcel = try #require(try patrol.records().first { $0.key.type == .parcel }?.key.id)
+        let checkIn = try patrol.checkIn(parcel: parcel, village: home, note: "巡田: 发现动土")
+        #expect(try await patrol.runner.syncInScope().accepted == 1)
+        let caseID = try #require(try world.store("\(township).sqlite").read { try $0.recordStates(in: .township(try DivisionCode(township))) }
+            .first { $0.key.type == .enforcementCase }?.key.id)
+        #expect(try Tool.run(["node", "note", "--store", "\(township).sqlite", caseID, "现场核查"], in: world.folder).status == 0)
+
+        #expect(try Tool.run(["hub", "revoke", "--store", "hub.sqlite", "--replica", "node:\(township)"], in: world.folder).status == 0)
+        let refused = try Tool.run(["node", "sync", "--store", "\(township).sqlite"], in: world.folder)
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("revoked_credential") && refused.error.contains("kept 2 changes"), "\(refused.error)")
+
+        let outbox = try Tool.run(["node", "outbox", "--store", "\(township).sqlite"], in: world.folder)
+        #expect(outbox.status == 0, "\(outbox.error)")
+        let lines = outbox.output.split(separator: "\n").compactMap { try? JSONDecoder().decode(LogEntry.self, from: Data($0.utf8)) }
+        #expect(lines.count == 2)
+        #expect(Set(lines.map(\.change.origin.rawValue)) == ["node:\(township)", patrol.replica.rawValue])
+        #expect(lines.allSatisfy { $0.delivery == .pending })
+        #expect(lines.contains { $0.change == checkIn }, "the patrol's relayed check-in is kept unchanged, with its origin")
+        let node = try world.store("\(township).sqlite")
+        let left = try node.read { try $0.recordStates(in: .county(try DivisionCode("371312"))) }
+        #expect(Set(left.map(\.key.type)) == [.checkIn, .timelineEntry], "only the records of the kept changes remain")
+        #expect(try node.summary().parcels == 0 && (try node.summary().cases) == 0)
+        #expect(try Tool.run(["node", "status", "--store", "\(township).sqlite"], in: world.folder).output.contains("2 changes waiting"))
+        // The node no longer holds the county's enrolment records either: its patrols are refused.
+        do {
+            _ = try await SyncClient(baseURL: nodeURL, credential: patrolSecret).hello(HelloRequest(replica: patrol.replica))
+            Issue.record("a revoked node still served a patrol")
+        } catch {
+            guard case .refused(let status, let body) = error else { throw error }
+            #expect(status == 401 && body.code == "unknown_credential")
+        }
+    }
 }
