@@ -258,8 +258,13 @@ struct RelayProcessTests {
         let world = try RelayWorld()
         let (old, new) = ("371312001", "371312002")
         let village = try #require(try world.villages(of: old).last)
+        let patrolSecret = try world.enrol("patrol:chief-3", ["--villages", village.rawValue])
         try world.node(old)
         try world.node(new)
+        let oldURL = try world.serve(old), newURL = try world.serve(new)
+        let patrolAtOld = try await Patrol("chief-3", secret: patrolSecret, node: oldURL, folder: world.folder)
+        try await patrolAtOld.runner.syncInScope()
+        #expect(!(try patrolAtOld.records().isEmpty))
         let before = try world.store("\(old).sqlite").read { try $0.recordStates(in: .villages([village])) }
         #expect(!before.isEmpty)
         #expect(try world.store("\(new).sqlite").read { try $0.recordStates(in: .villages([village])) }.isEmpty)
@@ -286,6 +291,23 @@ struct RelayProcessTests {
         #expect(gained.map(\.key) == before.map(\.key), "the new node holds every record of the village")
         #expect(gained.first { $0.key == RecordKey(.division, village.rawValue) }?.materialized["township"] == .string(new))
         #expect(newDigests.own == newDigests.hub)
+
+        // The patrol of the moved village: its enrolment record moved with the village, so the old node
+        // no longer knows it and the new one serves it; it pulls the new node's log from the start.
+        do {
+            _ = try await SyncClient(baseURL: oldURL, credential: patrolSecret).hello(HelloRequest(replica: patrolAtOld.replica))
+            Issue.record("the old node still serves a patrol of a village it no longer holds")
+        } catch {
+            guard case .refused(let status, let body) = error else { throw error }
+            #expect(status == 401 && body.code == "unknown_credential")
+        }
+        let patrolAtNew = try await Patrol("chief-3", secret: patrolSecret, node: newURL, folder: world.folder)
+        let switched = try await patrolAtNew.runner.syncInScope()
+        #expect(switched.jurisdictionChanged == nil, "a patrol's villages do not change when a village moves")
+        #expect(switched.received > 0, "the division record's new township, at least")
+        let patrolDigests = try world.digests("chief-3.sqlite")
+        #expect(patrolDigests.own == patrolDigests.hub)
+        #expect(try patrolAtNew.records().first { $0.key == RecordKey(.division, village.rawValue) }?.materialized["township"] == .string(new))
     }
 
     @Test("a revoked node: its next sync is refused with revoked_credential, it removes everything it received and keeps its outbox (its own note and a patrol's relayed check-in), which node outbox still lists")
