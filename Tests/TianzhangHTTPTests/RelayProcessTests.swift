@@ -232,6 +232,14 @@ struct RelayProcessTests {
             guard case .refused(let status, let body) = error else { throw error }
             #expect(status == 401 && body.code == "unknown_credential")
         }
+        let someoneElse = try ReplicaID("patrol:someone-else")
+        do {
+            _ = try await SyncClient(baseURL: nodeURL, credential: patrolSecret).hello(HelloRequest(replica: someoneElse))
+            Issue.record("a patrol's credential was accepted for another replica")
+        } catch {
+            guard case .refused(let status, let body) = error else { throw error }
+            #expect(status == 403 && body.code == "replica_mismatch")
+        }
 
         // Revoked at the county: the node learns it on its next sync; the patrol's next sync is refused,
         // and its store keeps only its own undelivered work.
