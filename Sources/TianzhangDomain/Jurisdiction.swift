@@ -142,10 +142,16 @@ public struct Division: Hashable, Sendable, Codable {
 /// A jurisdiction a writer or reader is bound to: a whole county, one township, or a set of villages.
 ///
 /// JSON: `{"county": "371312"}`, `{"township": "371312001"}` or `{"villages": ["371312001201", …]}`.
+/// After villages moved between townships (`hub move-village`), a township credential is re-bound as
+/// `{"township": "371312001", "addedVillages": […], "removedVillages": […]}` (a village keeps its code
+/// when it moves, so its code no longer says which township it belongs to).
 public enum Jurisdiction: Hashable, Sendable, Codable {
     case county(DivisionCode)
     case township(DivisionCode)
     case villages(Set<DivisionCode>)
+    /// A township plus villages moved into it, minus villages moved out of it. Build it with
+    /// `Jurisdiction.township(_:adding:removing:)`, which keeps the plain `.township` when nothing moved.
+    case adjustedTownship(DivisionCode, added: Set<DivisionCode>, removed: Set<DivisionCode>)
 
     /// Whether a record located at `code` (a village or township) lies inside this jurisdiction.
     public func covers(_ code: DivisionCode) -> Bool {
@@ -154,12 +160,14 @@ public enum Jurisdiction: Hashable, Sendable, Codable {
         case .township(let township): township.contains(code)
         // Villages are the finest level: a code lies in one of them only by being it.
         case .villages(let villages): code.level == .village && villages.contains(code)
+        case .adjustedTownship(let township, let added, let removed):
+            !removed.contains(code) && (added.contains(code) || township.contains(code))
         }
     }
 }
 
 extension Jurisdiction {
-    private enum Keys: String, CodingKey { case county, township, villages }
+    private enum Keys: String, CodingKey { case county, township, villages, addedVillages, removedVillages }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
@@ -172,7 +180,18 @@ extension Jurisdiction {
             guard township.level == .township else {
                 throw DecodingError.dataCorruptedError(forKey: .township, in: container, debugDescription: "\(township) is not a township code.")
             }
-            self = .township(township)
+            let added = try container.decodeIfPresent([DivisionCode].self, forKey: .addedVillages) ?? []
+            let removed = try container.decodeIfPresent([DivisionCode].self, forKey: .removedVillages) ?? []
+            for (key, codes) in [(Keys.addedVillages, added), (Keys.removedVillages, removed)] where !codes.allSatisfy({ $0.level == .village }) {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(key.stringValue) must list 12-digit village codes.")
+            }
+            if let inside = added.first(where: township.contains) {
+                throw DecodingError.dataCorruptedError(forKey: .addedVillages, in: container, debugDescription: "\(inside) lies in \(township) already; only villages moved in from another township are added.")
+            }
+            if let outside = removed.first(where: { !township.contains($0) }) {
+                throw DecodingError.dataCorruptedError(forKey: .removedVillages, in: container, debugDescription: "\(outside) does not lie in \(township); only its own villages can be removed.")
+            }
+            self = .township(township, adding: Set(added), removing: Set(removed))
         } else if let villages = try container.decodeIfPresent([DivisionCode].self, forKey: .villages) {
             guard !villages.isEmpty, villages.allSatisfy({ $0.level == .village }) else {
                 throw DecodingError.dataCorruptedError(forKey: .villages, in: container, debugDescription: "villages must be a non-empty list of 12-digit codes.")
@@ -189,6 +208,45 @@ extension Jurisdiction {
         case .county(let code): try container.encode(code, forKey: .county)
         case .township(let code): try container.encode(code, forKey: .township)
         case .villages(let codes): try container.encode(codes.sorted(), forKey: .villages)
+        case .adjustedTownship(let code, let added, let removed):
+            try container.encode(code, forKey: .township)
+            if !added.isEmpty { try container.encode(added.sorted(), forKey: .addedVillages) }
+            if !removed.isEmpty { try container.encode(removed.sorted(), forKey: .removedVillages) }
         }
+    }
+}
+
+// MARK: - Village moves
+
+extension Jurisdiction {
+    /// A township with villages moved in and out; `.township(township)` when both sets are empty.
+    public static func township(_ township: DivisionCode, adding added: Set<DivisionCode>, removing removed: Set<DivisionCode>) -> Jurisdiction {
+        let added = added.filter { !township.contains($0) }
+        let removed = removed.filter { township.contains($0) }
+        return added.isEmpty && removed.isEmpty ? .township(township) : .adjustedTownship(township, added: added, removed: removed)
+    }
+
+    /// The township a township jurisdiction is built on; `nil` for a county or a set of villages.
+    public var baseTownship: DivisionCode? {
+        switch self {
+        case .township(let code), .adjustedTownship(let code, _, _): code
+        case .county, .villages: nil
+        }
+    }
+
+    /// This jurisdiction after `village` moved to `township`: the township the village now belongs to
+    /// covers it; every other township jurisdiction does not. County and village-set jurisdictions do not
+    /// change (a village keeps its code, so a patrol bound to it still covers it).
+    public func moving(village: DivisionCode, to township: DivisionCode) -> Jurisdiction {
+        let (base, added, removed): (DivisionCode, Set<DivisionCode>, Set<DivisionCode>)
+        switch self {
+        case .county, .villages: return self
+        case .township(let code): (base, added, removed) = (code, [], [])
+        case .adjustedTownship(let code, let plus, let minus): (base, added, removed) = (code, plus, minus)
+        }
+        if base == township {
+            return .township(base, adding: added.union([village]), removing: removed.subtracting([village]))
+        }
+        return .township(base, adding: added.subtracting([village]), removing: removed.union([village]))
     }
 }

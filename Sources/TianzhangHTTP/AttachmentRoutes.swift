@@ -6,11 +6,11 @@ import TianzhangSQLite
 import TianzhangSync
 
 /// Attachment bytes over HTTP (Protocol/SPEC.md §10): resumable chunked uploads, addressed by SHA-256.
-extension HubServer {
+extension ReplicaServer {
     /// The largest chunk a receiver takes in one request.
     public static let attachmentChunkMax = 1 << 20
 
-    /// The vault beside the hub's store.
+    /// The vault beside this replica's store.
     func vault() throws(WireError) -> AttachmentVault {
         guard let path = store.path else { throw WireError(503, "unavailable", "This receiver keeps no attachments (an in-memory store).") }
         do { return try AttachmentVault(besideStore: path) } catch { throw WireError(503, "unavailable", error.description) }

@@ -25,6 +25,10 @@ public struct SyncReport: Codable, Sendable {
     public var conflictDetails: [SyncConflict] = []
     /// The changes this sync's pull was expected to receive in all, from the hub's estimate on the first page.
     public var estimatedTotal: Int?
+    /// The jurisdiction `hello` answered when it differed from the one this replica held (`syncInScope`).
+    public var jurisdictionChanged: Jurisdiction?
+    /// What the replica removed because its jurisdiction shrank (`syncInScope`).
+    public var removed: ScopeNarrowing?
     public init() {}
 }
 

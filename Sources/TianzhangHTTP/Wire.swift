@@ -58,6 +58,9 @@ public enum Wire {
         case .county(let code): "county \(code)"
         case .township(let code): "township \(code)"
         case .villages(let codes): "villages \(codes.sorted().map(\.rawValue).joined(separator: ", "))"
+        case .adjustedTownship(let code, let added, let removed):
+            "township \(code)" + (added.isEmpty ? "" : " with \(added.sorted().map(\.rawValue).joined(separator: ", "))")
+                + (removed.isEmpty ? "" : " without \(removed.sorted().map(\.rawValue).joined(separator: ", "))")
         }
     }
 

@@ -141,11 +141,9 @@ public final class PatrolClient: Sendable {
 
     /// The villages this device works in (its credential's).
     public func villages() throws -> [DivisionCode] {
-        switch try meta().jurisdiction {
-        case .villages(let codes): codes.sorted()
-        case .township(let code): try store.divisions().map(\.code).filter { $0.level == .village && code.contains($0) }.sorted()
-        case .county(let code): try store.divisions().map(\.code).filter { $0.level == .village && code.contains($0) }.sorted()
-        }
+        let jurisdiction = try meta().jurisdiction
+        if case .villages(let codes) = jurisdiction { return codes.sorted() }
+        return try store.divisions().map(\.code).filter { $0.level == .village && jurisdiction.covers($0) }.sorted()
     }
 
     // MARK: check-in

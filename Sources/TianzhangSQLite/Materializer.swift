@@ -25,7 +25,7 @@ enum Materializer {
         case .attachment: written = try upsert(decoded(AttachmentMetadata.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
         case .fieldChief: written = try upsert(decoded(FieldChief.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
         case .division: written = try upsert(decoded(Division.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
-        case .receipt, .correction: written = true
+        case .receipt, .correction, .enrolment: written = true
         }
         if !written { try delete(state.key, in: db) }
     }

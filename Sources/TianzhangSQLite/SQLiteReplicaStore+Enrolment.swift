@@ -12,6 +12,8 @@ public struct Enrolment: Hashable, Sendable {
 
 extension SQLiteReplicaStore {
     /// Issues a credential bound to a replica and a jurisdiction; returns the secret (shown once).
+    /// At a hub store, a patrol credential also gets its `enrolment` record (hash only), in the same
+    /// transaction, so the township node serving the patrol can authenticate it.
     public func enrol(_ replica: ReplicaID, jurisdiction: Jurisdiction, now: Int64) throws -> String {
         var rng = SystemRandomNumberGenerator()
         let secret = Credential.generate(using: &rng)
@@ -19,6 +21,7 @@ extension SQLiteReplicaStore {
             try db.execute(
                 sql: "INSERT INTO credential (token_hash, replica, jurisdiction, issued_at) VALUES (?, ?, ?, ?)",
                 arguments: [Credential.hash(secret), replica.rawValue, try JSON.text(jurisdiction), now])
+            try Self.recordPatrolEnrolment(hash: Credential.hash(secret), replica: replica, jurisdiction: jurisdiction, now: now, in: db)
         }
         return secret
     }
@@ -27,8 +30,11 @@ extension SQLiteReplicaStore {
     @discardableResult
     public func revoke(_ replica: ReplicaID, now: Int64) throws -> Int {
         try writer.write { db in
+            let hashes = try String.fetchAll(db, sql: "SELECT token_hash FROM credential WHERE replica = ? AND revoked_at IS NULL", arguments: [replica.rawValue])
             try db.execute(sql: "UPDATE credential SET revoked_at = ? WHERE replica = ? AND revoked_at IS NULL", arguments: [now, replica.rawValue])
-            return db.changesCount
+            let count = db.changesCount
+            try Self.recordPatrolRevocation(hashes: hashes, now: now, in: db)
+            return count
         }
     }
 

@@ -115,7 +115,7 @@ extension SQLiteReplicaStore {
         case .attachment: try upsert(try decoded(AttachmentMetadata.self), in: db)
         case .fieldChief: try upsert(try decoded(FieldChief.self), in: db)
         case .division: try upsert(try decoded(Division.self), in: db)
-        case .receipt, .correction: return false
+        case .receipt, .correction, .enrolment: return false
         }
         return true
     }
@@ -140,7 +140,7 @@ extension SQLiteReplicaStore {
         case .attachment: ("attachment", "sha256")
         case .fieldChief: ("field_chief", "id")
         case .division: ("division", "code")
-        case .receipt, .correction: nil
+        case .receipt, .correction, .enrolment: nil
         }
     }
 

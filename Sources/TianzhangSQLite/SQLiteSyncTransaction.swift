@@ -54,6 +54,19 @@ struct SQLiteSyncTransaction: SyncTransaction {
         case .villages(let codes):
             let sorted = codes.sorted().map(\.rawValue)
             return ("\(column) IN (\(sorted.map { _ in "?" }.joined(separator: ",")))", StatementArguments(sorted))
+        case .adjustedTownship(let code, let added, let removed):
+            // The township's range, plus the villages moved in, minus the villages moved out.
+            var clause = "(\(column) >= ? AND \(column) < ?)"
+            var arguments: StatementArguments = [code.rawValue, code.rawValue + "\u{7F}"]
+            if !added.isEmpty {
+                clause = "(\(clause) OR \(column) IN (\(added.map { _ in "?" }.joined(separator: ","))))"
+                arguments += StatementArguments(added.sorted().map(\.rawValue))
+            }
+            if !removed.isEmpty {
+                clause = "(\(clause) AND \(column) NOT IN (\(removed.map { _ in "?" }.joined(separator: ","))))"
+                arguments += StatementArguments(removed.sorted().map(\.rawValue))
+            }
+            return (clause, arguments)
         }
     }
 

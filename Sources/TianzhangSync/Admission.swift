@@ -81,6 +81,9 @@ public enum Admission {
         case .county(let code): "county \(code)"
         case .township(let code): "township \(code)"
         case .villages(let codes): "villages \(codes.sorted().map(\.rawValue).joined(separator: ", "))"
+        case .adjustedTownship(let code, let added, let removed):
+            "township \(code)" + (added.isEmpty ? "" : " with \(added.sorted().map(\.rawValue).joined(separator: ", "))")
+                + (removed.isEmpty ? "" : " without \(removed.sorted().map(\.rawValue).joined(separator: ", "))")
         }
     }
 
@@ -190,7 +193,7 @@ public enum Admission {
                 try metadata.validate()
             case .correction:
                 return checkCorrection(object: object, change: change, context: context)
-            case .verificationTask, .fieldChief, .division, .receipt:
+            case .verificationTask, .fieldChief, .division, .receipt, .enrolment:
                 break
             }
         } catch {

@@ -113,6 +113,9 @@ public enum RecordType: String, Codable, Sendable, CaseIterable, Comparable {
     case receipt
     /// A correction request against hub-owned parcel data, made below the hub.
     case correction
+    /// A patrol credential as the county issued it (replica, jurisdiction, SHA-256 of the secret, revoked),
+    /// written by the hub only, so the township node serving the patrol can authenticate it offline.
+    case enrolment
 
     public static func < (lhs: RecordType, rhs: RecordType) -> Bool { lhs.rawValue < rhs.rawValue }
 }

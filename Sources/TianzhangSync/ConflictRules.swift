@@ -40,7 +40,7 @@ public enum RuleBook {
             field == "status" ? .maximum : .lastWriterWins
         case .fieldChief:
             .lastWriterWins
-        case .division:
+        case .division, .enrolment:
             .hubOwned
         case .receipt:
             switch field {
@@ -67,7 +67,7 @@ public enum RuleBook {
     public static let correctionDecisionFields: Set<String> = ["decision", "decidedBy", "decisionNote"]
 
     /// Record types only the hub creates or changes.
-    public static let hubOnlyTypes: Set<RecordType> = [.division, .receipt]
+    public static let hubOnlyTypes: Set<RecordType> = [.division, .receipt, .enrolment]
 
     /// Record types whose records are written once and never changed.
     public static let immutableTypes: Set<RecordType> = [.timelineEntry, .checkIn, .attachment]

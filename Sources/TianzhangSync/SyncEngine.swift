@@ -266,7 +266,7 @@ public struct SyncEngine: Sendable {
     /// (the county, the township, or the first of a patrol's villages). It never changes.
     static func home(_ jurisdiction: Jurisdiction) -> DivisionCode {
         switch jurisdiction {
-        case .county(let code), .township(let code): code
+        case .county(let code), .township(let code), .adjustedTownship(let code, _, _): code
         case .villages(let codes): codes.min()!
         }
     }

@@ -7,7 +7,7 @@ extension Simulation {
     func villages(of replica: Replica) -> [DivisionCode] {
         switch replica.jurisdiction {
         case .villages(let set): return set.sorted()
-        case .township(let township):
+        case .township(let township), .adjustedTownship(let township, _, _):
             return (1...configuration.patrolsPerTownship).map { try! DivisionCode(township.rawValue + "20\($0)") } + [try! DivisionCode(township.rawValue + "209")]
         case .county:
             return order.filter { $0.kind == .node }.flatMap { node -> [DivisionCode] in

@@ -60,7 +60,7 @@ struct NodeSyncSession {
             display.say("bootstrap: downloading \(Wire.describe(meta.jurisdiction)) from the county hub")
         }
         let report: SyncReport
-        do { report = try await runner.sync() } catch {
+        do { report = try await runner.syncInScope { display.say($0) } } catch {
             display.finish()
             throw error
         }

@@ -70,7 +70,7 @@ extension HubCommand {
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Township node commands.",
-        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self] + NodeCommand.workCommands)
+        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self, Serve.self, Outbox.self] + NodeCommand.workCommands)
 
     struct Options: ParsableArguments {
         @Option(help: "The node's store (SQLite file).") var store = "node.sqlite"

@@ -1,0 +1,228 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import TianzhangDomain
+import TianzhangSQLite
+import TianzhangSync
+
+/// How a server knows who is calling: the credentials it accepts and what it knows of origins it relays.
+public struct CredentialAuthority: Sendable {
+    /// Who checks, for messages ("the county hub", "node node:371312001").
+    public var name: String
+    /// The credential a bearer secret belongs to (`nil`: unknown).
+    public var enrolment: @Sendable (String) throws -> Enrolment?
+    /// The jurisdiction this server grants an origin (the county's view at the hub; the synced
+    /// `enrolment` records at a node), to check the changes a sender relays.
+    public var originJurisdiction: @Sendable (ReplicaID) throws -> Jurisdiction?
+
+    public init(name: String, enrolment: @escaping @Sendable (String) throws -> Enrolment?,
+                originJurisdiction: @escaping @Sendable (ReplicaID) throws -> Jurisdiction?) {
+        self.name = name
+        self.enrolment = enrolment
+        self.originJurisdiction = originJurisdiction
+    }
+
+    /// The hub: the credentials it issued (its `credential` table).
+    public static func hub(_ store: SQLiteReplicaStore) -> CredentialAuthority {
+        CredentialAuthority(name: "the county hub", enrolment: { try store.enrolment(forSecret: $0) }, originJurisdiction: { try store.jurisdiction(of: $0) })
+    }
+
+    /// A township node: the patrol credentials the county issued, as synced down in `enrolment`
+    /// records; works with the hub offline. A revocation takes effect once the node has synced it.
+    public static func node(_ store: SQLiteReplicaStore, replica: ReplicaID) -> CredentialAuthority {
+        CredentialAuthority(name: "node \(replica)", enrolment: { try store.patrolEnrolment(forSecret: $0) }, originJurisdiction: { try store.patrolJurisdiction(of: $0) })
+    }
+}
+
+/// Protocol v1 over HTTP (`Protocol/SPEC.md` §3) on a replica's SQLite store, for any replica that
+/// serves others: the county hub for its nodes and patrols, a township node for its patrols. What
+/// differs between them is only who they accept (`CredentialAuthority`); the routes, limits, gzip and
+/// JSON errors are these.
+public struct ReplicaServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        /// 0 picks a free port (learn it from `run(onRunning:)`).
+        public var port = 8080
+        public var limits = ProtocolLimits()
+        public var build = "tianzhang 0.1"
+        public var serverName = "tianzhang"
+
+        public init(host: String = "127.0.0.1", port: Int = 8080, limits: ProtocolLimits = ProtocolLimits(), build: String = "tianzhang 0.1", serverName: String = "tianzhang") {
+            self.host = host
+            self.port = port
+            self.limits = limits
+            self.build = build
+            self.serverName = serverName
+        }
+    }
+
+    public let store: SQLiteReplicaStore
+    public let engine: SyncEngine
+    /// This server's replica id (the `server`/`receiver` of its answers).
+    public let replica: ReplicaID
+    public let authority: CredentialAuthority
+    public let configuration: Configuration
+    /// The wall clock in milliseconds (injected so tests can move it).
+    public let clock: @Sendable () -> Int64
+
+    public init(store: SQLiteReplicaStore, engine: SyncEngine, replica: ReplicaID, authority: CredentialAuthority, configuration: Configuration = Configuration(),
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        self.store = store
+        self.engine = engine
+        self.replica = replica
+        self.authority = authority
+        self.configuration = configuration
+        self.clock = clock
+    }
+
+    /// A township node serving its patrols on its own store.
+    /// - Throws: `ProtocolError` (`not_initialized`) when the store has no replica, or is not a node's.
+    public static func node(store: SQLiteReplicaStore, engine: SyncEngine, configuration: Configuration = Configuration()) throws -> ReplicaServer {
+        guard let meta = try store.read({ try $0.meta() }), meta.replica.kind == .node else {
+            throw ProtocolError(code: "not_initialized", message: "This store is not a township node's; run `tianzhang node init` first.")
+        }
+        var configuration = configuration
+        configuration.serverName = "tianzhang-node"
+        return ReplicaServer(store: store, engine: engine, replica: meta.replica, authority: .node(store, replica: meta.replica), configuration: configuration)
+    }
+
+    /// The routes: `GET /health`, `GET /version`, `POST /v1/hello`, `POST /v1/push`, `POST /v1/pull`.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        addRoutes(to: router)
+        return router
+    }
+
+    /// Adds the protocol v1 routes to a router (a server may add more of its own).
+    public func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/health") { _, _ in try respond(["status": "ok"], gzip: false) }
+        router.get("/version") { _, _ in
+            try respond(VersionBody(protocolVersions: ProtocolVersion.supported, build: configuration.build), gzip: false)
+        }
+        router.post("/v1/hello") { request, _ in
+            try await handle(request) { (hello: HelloRequest, enrolment) in try self.hello(hello, enrolment) }
+        }
+        router.post("/v1/push") { request, _ in
+            try await handle(request) { (push: PushRequest, enrolment) in try self.push(push, enrolment) }
+        }
+        router.post("/v1/pull") { request, _ in
+            try await handle(request) { (pull: PullRequest, enrolment) in try self.pull(pull, enrolment) }
+        }
+        addAttachmentRoutes(to: router)
+    }
+
+    /// Answers `hello`: the highest common version, the record types both know, and the jurisdiction
+    /// the caller's credential grants now (how a replica learns its scope changed).
+    /// - Throws: `WireError` — `replica_mismatch` (403), `unsupported_protocol_version` (400).
+    public func hello(_ hello: HelloRequest, _ enrolment: Enrolment) throws -> HelloResponse {
+        guard hello.replica == enrolment.replica else { throw mismatch(hello.replica, enrolment) }
+        guard let version = hello.protocolVersions.filter(ProtocolVersion.supported.contains).max() else {
+            throw WireError(400, "unsupported_protocol_version", "None of versions \(hello.protocolVersions) is spoken here; this server speaks \(ProtocolVersion.supported).", field: "protocolVersions")
+        }
+        let known = Set(RecordType.allCases.map(\.rawValue))
+        return HelloResponse(
+            protocolVersion: version, server: replica, serverTime: clock(), limits: configuration.limits,
+            recordTypes: hello.recordTypes.filter(known.contains).sorted(), jurisdiction: enrolment.jurisdiction)
+    }
+
+    /// Receives a push: each change checked against the sender's jurisdiction and its origin's.
+    /// - Throws: `WireError` — `unsupported_protocol_version`, `batch_too_large` (400), `replica_mismatch` (403).
+    public func push(_ push: PushRequest, _ enrolment: Enrolment) throws -> PushResponse {
+        try checkVersion(push.protocolVersion)
+        guard push.sender == enrolment.replica else { throw mismatch(push.sender, enrolment) }
+        guard push.changes.count <= configuration.limits.batchChangesMax else {
+            throw WireError(400, "batch_too_large", "\(push.changes.count) changes; at most \(configuration.limits.batchChangesMax) a push.", field: "changes")
+        }
+        // This server's view of every origin in the batch, read before the write transaction.
+        var origins: [ReplicaID: Jurisdiction] = [:]
+        for origin in Set(push.changes.map(\.origin)) { origins[origin] = try authority.originJurisdiction(origin) }
+        let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
+        let now = clock()
+        return try store.write { tx in try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, physicalNow: now, in: tx) }
+    }
+
+    /// Serves a pull page within the puller's jurisdiction.
+    /// - Throws: `WireError` — `unsupported_protocol_version` (400), `replica_mismatch` (403).
+    public func pull(_ pull: PullRequest, _ enrolment: Enrolment) throws -> PullResponse {
+        try checkVersion(pull.protocolVersion)
+        guard pull.puller == enrolment.replica else { throw mismatch(pull.puller, enrolment) }
+        let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
+        return try store.read { tx in try engine.servePull(pull, for: peer, in: tx) }
+    }
+
+    struct VersionBody: Codable { var protocolVersions: [Int]; var build: String }
+
+    func checkVersion(_ version: Int) throws(WireError) {
+        guard ProtocolVersion.supported.contains(version) else {
+            let error = ProtocolError.unsupportedVersion(version)
+            throw WireError(400, error.code, error.message, field: error.field)
+        }
+    }
+
+    func mismatch(_ claimed: ReplicaID, _ enrolment: Enrolment) -> WireError {
+        WireError(403, "replica_mismatch", "This credential belongs to \(enrolment.replica), not \(claimed).", field: "sender")
+    }
+
+    /// Authenticates, reads (and inflates) the body, decodes it, runs `body`, and encodes the answer;
+    /// every failure becomes a JSON error with its status.
+    public func handle<In: Decodable, Out: Encodable>(_ request: Request, _ body: (In, Enrolment) async throws -> Out) async throws -> Response {
+        let wantsGzip = request.headers[.acceptEncoding]?.contains("gzip") ?? false
+        do {
+            let enrolment = try authenticate(request)
+            var buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: configuration.limits.batchBytesMax)
+            } catch {
+                throw WireError(413, "body_too_large", "The body is larger than \(configuration.limits.batchBytesMax) bytes.")
+            }
+            var data = Data(buffer.readableBytesView)
+            buffer.clear()
+            if request.headers[.contentEncoding]?.lowercased() == "gzip" {
+                data = try Wire.gunzip(data, maxBytes: configuration.limits.batchBytesMax)
+            }
+            let message = try Wire.decode(In.self, from: data)
+            return try respond(try await body(message, enrolment), gzip: wantsGzip)
+        } catch let error as WireError {
+            return try respond(WireError.Envelope(error: error.body), status: error.status, gzip: false)
+        } catch let error as ProtocolError {
+            return try respond(WireError.Envelope(error: error), status: 400, gzip: false)
+        } catch {
+            return try respond(WireError.Envelope(error: ProtocolError(code: "unavailable", message: "The server could not complete the request; retry later.")), status: 503, gzip: false)
+        }
+    }
+
+    /// The credential of a request's bearer secret.
+    /// - Throws: `WireError` (401) — `unknown_credential`, `revoked_credential`.
+    public func authenticate(_ request: Request) throws -> Enrolment {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw WireError(401, "unknown_credential", "Send the credential the county issued: Authorization: Bearer <credential>.")
+        }
+        guard let enrolment = try authority.enrolment(String(header.dropFirst(7))) else {
+            throw WireError(401, "unknown_credential", "This credential is not known to \(authority.name).")
+        }
+        guard !enrolment.revoked else {
+            throw WireError(401, "revoked_credential", "This credential of \(enrolment.replica) was revoked by the county; ask for a new enrolment.")
+        }
+        return enrolment
+    }
+
+    public func respond<T: Encodable>(_ value: T, status: Int = 200, gzip: Bool) throws -> Response {
+        var data = try Wire.encoder.encode(value)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if gzip {
+            data = try Wire.gzip(data)
+            headers[.contentEncoding] = "gzip"
+        }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Runs the server until the task is cancelled or the process is signalled.
+    /// - Parameter onRunning: called with the bound port once the server listens.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: configuration.serverName),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) })
+        try await app.runService()
+    }
+}
