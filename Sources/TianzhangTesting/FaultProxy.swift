@@ -74,8 +74,11 @@ public final class FaultProxy: @unchecked Sendable {
     /// Connections cut so far, and bytes forwarded (both directions).
     public var statistics: (cuts: Int, bytes: Int) { lock.withLock { (connectionsCut, bytesForwarded) } }
 
+    /// Stops listening; safe to call more than once (the listener is closed once, so a later call
+    /// cannot close a descriptor the process has since reused).
     public func stop() {
-        lock.withLock { open = false }
+        let wasOpen = lock.withLock { defer { open = false }; return open }
+        guard wasOpen else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
@@ -107,16 +110,24 @@ public final class FaultProxy: @unchecked Sendable {
         }
     }
 
-    /// One proxied connection: the byte count shared by both directions, and closing both sockets once.
+    /// One proxied connection: the byte count shared by both directions, and closing it once.
+    /// `close()` only shuts the sockets down (which wakes every thread blocked on them); the descriptors
+    /// are released when all four threads (a reader and a writer per direction) have ended, so none
+    /// ever touches a descriptor number the process has reused for another connection.
     final class Connection: @unchecked Sendable {
         let client: Int32, upstream: Int32
         let lock = NSLock()
         var bytes = 0
         var closed = false
+        var threadsFinished = 0
+        static let threads = 4
+
         init(client: Int32, upstream: Int32) {
             self.client = client
             self.upstream = upstream
         }
+
+        var isClosed: Bool { lock.withLock { closed } }
 
         func add(_ count: Int) -> Int { lock.withLock { bytes += count; return bytes } }
 
@@ -126,8 +137,18 @@ public final class FaultProxy: @unchecked Sendable {
                 closed = true
                 shutdown(client, Int32(SHUT_RDWR))
                 shutdown(upstream, Int32(SHUT_RDWR))
-                Glibc.close(client)
-                Glibc.close(upstream)
+            }
+        }
+
+        /// Called once by each thread as it ends; the last one releases the descriptors.
+        func finish() {
+            close()
+            lock.withLock {
+                threadsFinished += 1
+                if threadsFinished == Self.threads {
+                    Glibc.close(client)
+                    Glibc.close(upstream)
+                }
             }
         }
     }
@@ -136,8 +157,10 @@ public final class FaultProxy: @unchecked Sendable {
     /// and stamps them; this thread delivers each chunk `latency` after it arrived, paced to the
     /// bandwidth (a token bucket), so a body pays the latency once, as on a real link, not once per chunk.
     func pump(from source: Int32, to destination: Int32, _ connection: Connection) {
+        defer { connection.finish() }
         let line = DelayLine()
         Thread.detachNewThread { [self] in
+            defer { connection.finish() }
             var buffer = [UInt8](repeating: 0, count: 16_384)
             while true {
                 let count = read(source, &buffer, buffer.count)
@@ -164,23 +187,21 @@ public final class FaultProxy: @unchecked Sendable {
                     let partial = max(0, slice - (total - faults.cutAfterBytes))
                     if partial > 0 { _ = chunk.withUnsafeBytes { send(destination, $0.baseAddress! + offset, partial, Int32(MSG_NOSIGNAL)) } }
                     lock.withLock { connectionsCut += 1; bytesForwarded += partial }
-                    connection.close()
                     return
                 }
                 if faults.stallAfterBytes > 0 && total > faults.stallAfterBytes {
-                    while lock.withLock({ open }) && self.faults.stallAfterBytes > 0 { usleep(50_000) }
+                    while lock.withLock({ open }) && self.faults.stallAfterBytes > 0 && !connection.isClosed { usleep(50_000) }
                 }
                 var sent = 0
                 while sent < slice {
                     let written = chunk.withUnsafeBytes { send(destination, $0.baseAddress! + offset + sent, slice - sent, Int32(MSG_NOSIGNAL)) }
-                    guard written > 0 else { connection.close(); return }
+                    guard written > 0 else { return }
                     sent += written
                 }
                 offset += slice
                 lock.withLock { bytesForwarded += slice }
             }
         }
-        connection.close()
     }
 
     static func now() -> Double {
