@@ -74,8 +74,11 @@ public final class FaultProxy: @unchecked Sendable {
     /// Connections cut so far, and bytes forwarded (both directions).
     public var statistics: (cuts: Int, bytes: Int) { lock.withLock { (connectionsCut, bytesForwarded) } }
 
+    /// Stops listening; safe to call more than once (the listener is closed once, so a later call
+    /// cannot close a descriptor the process has since reused).
     public func stop() {
-        lock.withLock { open = false }
+        let wasOpen = lock.withLock { defer { open = false }; return open }
+        guard wasOpen else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
