@@ -82,6 +82,10 @@ public final class SyncClient: Sendable {
     public func pull(_ request: PullRequest) async throws(SyncClientError) -> PullResponse { try await post("/v1/pull", request) }
 
     func post<In: Encodable, Out: Decodable>(_ path: String, _ body: In) async throws(SyncClientError) -> Out {
+        // A pinned CA that is plainly not PEM fails here, without opening a connection.
+        if let pem = options.pinnedCertificateAuthority, !String(decoding: pem, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") {
+            throw .tls(code: "tls_bad_pinned_ca", message: "TLS: the pinned county CA holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+        }
         let payload: Data
         do { payload = try Wire.gzip(try Wire.encoder.encode(body)) } catch { throw .transport("the request could not be encoded: \(error)") }
         let request = CurlRequest(
