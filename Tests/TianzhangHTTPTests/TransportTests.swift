@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import TianzhangDomain
 import TianzhangHTTP
@@ -68,6 +71,28 @@ struct SyncFixture {
         #expect(try nodeStore.summary().pendingChanges == 0, sourceLocation: sourceLocation)
         #expect(try hub.store.enforcementCase("01JD0000000000000000000001")?.status == .verifying, sourceLocation: sourceLocation)
     }
+}
+
+/// A loopback socket that listens and never accepts: connections complete in the kernel, nothing answers.
+final class SilentListener {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(fd, 8) == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
 }
 
 /// Collects the runner's progress lines (called from the runner's task).
@@ -216,6 +241,36 @@ struct TransportTests {
         // The stalled request may still reach the hub late; it applies once.
         let log = try fixture.hub.store.read { try $0.logPage(after: 0, in: .county(fixture.hub.county), excluding: nil, limit: 1000).entries }
         #expect(log.filter { $0.change.origin == fixture.node }.count == 1)
+    }
+
+    @Test("a slow but moving link is bounded by the total timeout, with its own message")
+    func totalTimeout() async throws {
+        let fixture = try SyncFixture(hub: try await RunningHub())
+        let port = try #require(fixture.hub.url.port)
+        let proxy = try FaultProxy(targetPort: port, faults: .init(latencyMilliseconds: 3_000))
+        defer { proxy.stop() }
+        let client = SyncClient(baseURL: URL(string: "http://127.0.0.1:\(proxy.port)")!, credential: fixture.secret,
+                                options: .init(lowSpeedLimit: 1, lowSpeedTime: 600, totalTimeout: 1))
+        let error = await #expect(throws: SyncClientError.self) { try await client.hello(HelloRequest(replica: fixture.node)) }
+        guard case .transport(let message)? = error else { Issue.record("expected a transport error, got \(String(describing: error))"); return }
+        #expect(message.contains("the request took longer than 1 s"), "\(message)")
+    }
+
+    @Test("cancelling the caller's task aborts a stalled transfer instead of waiting for the link's limits")
+    func cancellationAbortsTransfer() async throws {
+        // A hub that never answers: a socket that listens and never accepts (the kernel completes the connection).
+        let silent = try SilentListener()
+        let client = SyncClient(baseURL: URL(string: "http://127.0.0.1:\(silent.port)")!, credential: "tz_any",
+                                options: .init(lowSpeedLimit: 64, lowSpeedTime: 600, totalTimeout: 600))
+        let node = try ReplicaID("node:371312001")
+        let task = Task { try await client.hello(HelloRequest(replica: node)) }
+        task.cancel()
+        let result = await task.result
+        guard case .failure(let error as SyncClientError) = result, case .transport(let message) = error else {
+            Issue.record("expected a transport error, got \(result)")
+            return
+        }
+        #expect(message.contains("cancelled"))
     }
 
     @Test("the hub refuses TLS files it cannot use with stable codes")
