@@ -88,11 +88,11 @@ struct NodeCommand: AsyncParsableCommand {
         return (store, meta, SyncEngine(configuration: .init(landClasses: try ReferenceData.landClasses())))
     }
 
-    static func client(_ store: SQLiteReplicaStore) throws -> SyncClient {
+    static func client(_ store: SQLiteReplicaStore, link: LinkOptions? = nil) throws -> SyncClient {
         guard let hub = try store.setting("hub.url").flatMap(URL.init(string:)), let credential = try store.setting("hub.credential") else {
             throw CLIError("This node has no hub address or credential; run `tianzhang node init`.")
         }
-        return SyncClient(baseURL: hub, credential: credential, options: try clientOptions(store))
+        return SyncClient(baseURL: hub, credential: credential, options: try clientOptions(store, link: link))
     }
 
     /// `tianzhang node init`: binds a store to the hub with an enrolment credential.
@@ -123,10 +123,11 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "sync", abstract: "Push the outbox, then pull; retries with backoff when the link fails.")
         @OptionGroup var options: Options
         @Flag(help: "Print the report as JSON.") var json = false
+        @OptionGroup var link: LinkOptions
 
         func run() async throws {
             let (store, meta, engine) = try NodeCommand.open(options)
-            let runner = SyncRunner(store: store, engine: engine, client: try NodeCommand.client(store), replica: meta.replica)
+            let runner = SyncRunner(store: store, engine: engine, client: try NodeCommand.client(store, link: link), replica: meta.replica)
             let quiet = json
             let report = try await runner.sync { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
             if json {
