@@ -84,6 +84,8 @@ final class CurlEasy: @unchecked Sendable {
                 setup.append(tz_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"))
                 setup.append(tz_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errors.baseAddress))
                 setup.append(tz_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
+                // Protocol v1 is HTTP/1.1 (SPEC §3), over TLS too.
+                setup.append(tz_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1))
                 setup.append(tz_curl_setopt_long(handle, CURLOPT_POST, 1))
                 setup.append(tz_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
                 setup.append(request.body.withUnsafeBytes { tz_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress)) })
