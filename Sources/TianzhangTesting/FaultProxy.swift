@@ -111,15 +111,21 @@ public final class FaultProxy: @unchecked Sendable {
     }
 
     /// One proxied connection: the byte count shared by both directions, and closing both sockets once.
+    /// `close()` only shuts the sockets down (which wakes both pumps); the descriptors are released when
+    /// both pumps have finished, so a pump never writes to a descriptor number the process has reused
+    /// for another connection.
     final class Connection: @unchecked Sendable {
         let client: Int32, upstream: Int32
         let lock = NSLock()
         var bytes = 0
         var closed = false
+        var pumpsFinished = 0
         init(client: Int32, upstream: Int32) {
             self.client = client
             self.upstream = upstream
         }
+
+        var isClosed: Bool { lock.withLock { closed } }
 
         func add(_ count: Int) -> Int { lock.withLock { bytes += count; return bytes } }
 
@@ -129,13 +135,24 @@ public final class FaultProxy: @unchecked Sendable {
                 closed = true
                 shutdown(client, Int32(SHUT_RDWR))
                 shutdown(upstream, Int32(SHUT_RDWR))
-                Glibc.close(client)
-                Glibc.close(upstream)
+            }
+        }
+
+        /// Called once by each pump as it ends; the second releases the descriptors.
+        func finish() {
+            close()
+            lock.withLock {
+                pumpsFinished += 1
+                if pumpsFinished == 2 {
+                    Glibc.close(client)
+                    Glibc.close(upstream)
+                }
             }
         }
     }
 
     func pump(from source: Int32, to destination: Int32, _ connection: Connection) {
+        defer { connection.finish() }
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let faults = self.faults
@@ -153,16 +170,15 @@ public final class FaultProxy: @unchecked Sendable {
                 break
             }
             if faults.stallAfterBytes > 0 && total > faults.stallAfterBytes {
-                while lock.withLock({ open }) && self.faults.stallAfterBytes > 0 { usleep(50_000) }
+                while lock.withLock({ open }) && self.faults.stallAfterBytes > 0 && !connection.isClosed { usleep(50_000) }
             }
             var sent = 0
             while sent < count {
                 let written = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL)) }
-                guard written > 0 else { connection.close(); return }
+                guard written > 0 else { return }
                 sent += written
             }
             lock.withLock { bytesForwarded += count }
         }
-        connection.close()
     }
 }
