@@ -43,12 +43,18 @@ let package = Package(
         ),
         // The test world as a library: seeded simulation of many replicas with faults.
         .target(name: "TianzhangTesting", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore"]),
-        // Transport: the hub's HTTP server (Hummingbird) and the sync client (URLSession on libcurl), gzip.
+        // The system libcurl (libcurl4-openssl-dev), for the node's HTTP client.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Typed C wrappers around libcurl's variadic calls (curl_easy_setopt, curl_easy_getinfo), which Swift cannot call.
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // Transport: the hub's HTTP(S) server (Hummingbird, HummingbirdTLS) and the sync client (libcurl's easy API), gzip.
         .target(
             name: "TianzhangHTTP",
             dependencies: [
-                "TianzhangDomain", "TianzhangSync", "TianzhangSQLite",
+                "TianzhangDomain", "TianzhangSync", "TianzhangSQLite", "CCurl", "CCurlShim",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),

@@ -15,6 +15,8 @@ public struct HubServer: Sendable {
         public var port = 8080
         public var limits = ProtocolLimits()
         public var build = "tianzhang 0.1"
+        /// Serve https with this identity (HubServer+TLS.swift); nil: plain http.
+        public var tls: TLSFiles? = nil
 
         public init(host: String = "127.0.0.1", port: Int = 8080) {
             self.host = host
@@ -68,9 +70,10 @@ public struct HubServer: Sendable {
 
     /// Runs the server until the task is cancelled or the process is signalled.
     /// - Parameter onRunning: called with the bound port once the server listens.
+    /// - Throws: `HubTLSError` when the TLS files cannot be loaded.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let app = Application(
-            router: router(),
+            router: router(), server: try serverBuilder(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tianzhang-hub"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) })
         try await app.runService()

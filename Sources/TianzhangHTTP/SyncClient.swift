@@ -1,20 +1,22 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import TianzhangSync
 
-/// A failure talking to the hub: the hub's own JSON error, or the link.
+/// A failure talking to the hub: the hub's own JSON error, the link, or a hub that cannot be trusted.
 public enum SyncClientError: Error, CustomStringConvertible, Sendable {
     /// The hub answered with a protocol error (bad credential, malformed request …): retrying will not help.
     case refused(status: Int, ProtocolError)
     /// The link failed (refused, cut, timed out, stalled): retrying later may help.
     case transport(String)
+    /// TLS: the hub's certificate cannot be trusted, or the pinned CA cannot be used (codes in
+    /// Protocol/errors.md §Client: `tls_untrusted_certificate`, `tls_bad_pinned_ca`). Retrying cannot help:
+    /// the certificate will not change by itself, and a hub that cannot be verified must not be talked to.
+    case tls(code: String, message: String)
 
     public var description: String {
         switch self {
         case .refused(let status, let error): "the hub refused the request (HTTP \(status)): \(error)"
         case .transport(let message): "the link failed: \(message)"
+        case .tls(let code, let message): "\(message) [\(code)]"
         }
     }
 
@@ -22,59 +24,91 @@ public enum SyncClientError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .refused(let status, _): status >= 500
         case .transport: true
+        case .tls: false
         }
     }
 }
 
-/// The sync client of protocol v1 over HTTP, on Foundation's URLSession (libcurl underneath on Linux).
-/// Bodies are gzip in both directions; every request carries the bearer credential.
+/// The sync client of protocol v1 over HTTP(S), on libcurl's easy interface (decision 005).
+/// Bodies are gzip in both directions; every request carries the bearer credential. Requests of one
+/// client run one at a time on the client's own thread, reusing one connection.
 public final class SyncClient: Sendable {
-    public let baseURL: URL
-    let credential: String
-    let session: URLSession
+    /// How the client treats the link.
+    public struct Options: Sendable {
+        /// Seconds to establish the connection (TCP and TLS) before giving up.
+        public var connectTimeout: TimeInterval = 10
+        /// A transfer slower than `lowSpeedLimit` bytes/s for `lowSpeedTime` seconds is abandoned: a link
+        /// that trickles (or stalls) must not hold the sync for ever.
+        public var lowSpeedLimit = 64
+        public var lowSpeedTime = 15
+        /// Seconds a whole request may take.
+        public var totalTimeout: TimeInterval = 120
+        /// The county CA's certificate (PEM). When set, the hub's certificate must be signed by it, and
+        /// by nothing else: the system's CAs are not consulted.
+        public var pinnedCertificateAuthority: Data?
 
-    /// - Parameters:
-    ///   - timeout: seconds a request may wait for the next bytes before it is abandoned (a stalled
-    ///     link), and the basis of the total limit (4×).
-    public init(baseURL: URL, credential: String, timeout: TimeInterval = 20) {
-        self.baseURL = baseURL
-        self.credential = credential
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = timeout * 4
-        configuration.httpMaximumConnectionsPerHost = 1
-        session = URLSession(configuration: configuration)
+        public init(connectTimeout: TimeInterval = 10, lowSpeedLimit: Int = 64, lowSpeedTime: Int = 15, totalTimeout: TimeInterval = 120,
+                    pinnedCertificateAuthority: Data? = nil) {
+            self.connectTimeout = connectTimeout
+            self.lowSpeedLimit = lowSpeedLimit
+            self.lowSpeedTime = lowSpeedTime
+            self.totalTimeout = totalTimeout
+            self.pinnedCertificateAuthority = pinnedCertificateAuthority
+        }
     }
 
+    public let baseURL: URL
+    public let options: Options
+    let credential: String
+    let easy = CurlEasy()
+
+    /// - Parameters:
+    ///   - timeout: the basis of the total limit of one request (4×), as before the libcurl client.
+    public convenience init(baseURL: URL, credential: String, timeout: TimeInterval = 20) {
+        self.init(baseURL: baseURL, credential: credential, options: Options(totalTimeout: timeout * 4))
+    }
+
+    public init(baseURL: URL, credential: String, options: Options) {
+        self.baseURL = baseURL
+        self.credential = credential
+        self.options = options
+    }
+
+    /// - Throws: `SyncClientError` (`.refused` with the hub's code, `.transport`, `.tls`).
     public func hello(_ request: HelloRequest) async throws(SyncClientError) -> HelloResponse { try await post("/v1/hello", request) }
+    /// - Throws: `SyncClientError` (`.refused` with the hub's code, `.transport`, `.tls`).
     public func push(_ request: PushRequest) async throws(SyncClientError) -> PushResponse { try await post("/v1/push", request) }
+    /// - Throws: `SyncClientError` (`.refused` with the hub's code, `.transport`, `.tls`).
     public func pull(_ request: PullRequest) async throws(SyncClientError) -> PullResponse { try await post("/v1/pull", request) }
 
     func post<In: Encodable, Out: Decodable>(_ path: String, _ body: In) async throws(SyncClientError) -> Out {
-        var request = URLRequest(url: baseURL.appendingPathComponent(path))
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue("gzip", forHTTPHeaderField: "Accept-Encoding")
-        request.setValue("gzip", forHTTPHeaderField: "Content-Encoding")
-        request.setValue("Bearer \(credential)", forHTTPHeaderField: "Authorization")
-        let data: Data, response: URLResponse
-        do {
-            request.httpBody = try Wire.gzip(try Wire.encoder.encode(body))
-            (data, response) = try await session.data(for: request)
-        } catch {
-            throw .transport(error.localizedDescription)
+        // A pinned CA that is plainly not PEM fails here, without opening a connection.
+        if let pem = options.pinnedCertificateAuthority, !String(decoding: pem, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") {
+            throw .tls(code: "tls_bad_pinned_ca", message: "TLS: the pinned county CA holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        var payload = data
-        // libcurl inflates gzip itself when it asked for it; inflate here only what is still compressed.
-        if payload.starts(with: [0x1F, 0x8B]) {
-            do { payload = try Wire.gunzip(payload, maxBytes: 64 * 1024 * 1024) } catch { throw .transport("a corrupt gzip answer: \(error)") }
+        let payload: Data
+        do { payload = try Wire.gzip(try Wire.encoder.encode(body)) } catch { throw .transport("the request could not be encoded: \(error)") }
+        let request = CurlRequest(
+            url: baseURL.appendingPathComponent(path).absoluteString,
+            headers: ["Content-Type: application/json", "Content-Encoding: gzip", "Authorization: Bearer \(credential)",
+                      // No `Expect: 100-continue` round trip before each body.
+                      "Expect:"],
+            body: payload, options: options)
+        let status: Int
+        var data: Data
+        switch await easy.perform(request) {
+        case .failure(let code, let detail): throw CurlFailure(code: code, detail: detail).error(options: options, url: baseURL)
+        case .answer(let answerStatus, let answer): (status, data) = (answerStatus, answer)
+        }
+        // libcurl inflates what it asked for; inflate here only what is still compressed.
+        if data.starts(with: [0x1F, 0x8B]) {
+            do { data = try Wire.gunzip(data, maxBytes: 64 * 1024 * 1024) } catch { throw .transport("a corrupt gzip answer: \(error)") }
         }
         guard status == 200 else {
-            if let envelope = try? JSONDecoder().decode(WireError.Envelope.self, from: payload) { throw .refused(status: status, envelope.error) }
+            if let envelope = try? JSONDecoder().decode(WireError.Envelope.self, from: data) { throw .refused(status: status, envelope.error) }
             throw .transport("HTTP \(status) without a protocol error body")
         }
-        do { return try JSONDecoder().decode(Out.self, from: payload) } catch {
+        do { return try JSONDecoder().decode(Out.self, from: data) } catch {
             throw .transport("an answer that does not decode (a cut body?): \(error)")
         }
     }

@@ -17,6 +17,7 @@ struct NodeSyncSession {
     var batchSize: Int?
     /// Seconds a request may wait for the next bytes before it counts as a failed step (default 20).
     var timeout: Double?
+    var link: LinkOptions?
 
     /// The report printed at the end: the runner's report plus the node's state after the sync.
     struct Summary: Encodable {
@@ -43,7 +44,7 @@ struct NodeSyncSession {
 
     func run() async throws {
         let (store, meta, engine) = try NodeCommand.open(options)
-        var runner = SyncRunner(store: store, engine: engine, client: try Self.client(store, timeout: timeout), replica: meta.replica)
+        var runner = SyncRunner(store: store, engine: engine, client: try Self.client(store, timeout: timeout, link: link), replica: meta.replica)
         if let pageSize { runner.pageChangesMax = max(1, pageSize) }
         if let batchSize { runner.batchChangesMax = max(1, batchSize) }
         let display = ProgressDisplay()
@@ -83,14 +84,15 @@ struct NodeSyncSession {
         }
     }
 
-    /// The hub client with this sync's timeout.
+    /// The hub client with this sync's link limits (`--timeout` sets the low-speed time).
     /// - Throws: `CLIError` when the node has no hub address or credential.
-    static func client(_ store: SQLiteReplicaStore, timeout: Double?) throws -> SyncClient {
-        guard let timeout else { return try NodeCommand.client(store) }
+    static func client(_ store: SQLiteReplicaStore, timeout: Double?, link: LinkOptions?) throws -> SyncClient {
         guard let hub = try store.setting("hub.url").flatMap(URL.init(string:)), let credential = try store.setting("hub.credential") else {
-            return try NodeCommand.client(store)
+            throw CLIError("This node has no hub address or credential; run `tianzhang node init`.")
         }
-        return SyncClient(baseURL: hub, credential: credential, timeout: max(1, timeout))
+        var options = try NodeCommand.clientOptions(store, link: link)
+        if let timeout { options.lowSpeedTime = max(1, Int(timeout.rounded(.up))) }
+        return SyncClient(baseURL: hub, credential: credential, options: options)
     }
 
     /// The summary for people: one line per fact, reasons and rules spelled out.

@@ -15,14 +15,19 @@ extension HubCommand {
         @Option(help: "Address to listen on.") var host = "127.0.0.1"
         @Option(help: "Port (0: any free port).") var port = 8080
         @Option(help: "Write the bound port to this file once listening.") var portFile: String?
+        @Option(help: "Serve https with this PEM certificate chain (with --tls-key).") var tlsCert: String?
+        @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
 
         func run() async throws {
             let replica = try SQLiteReplicaStore(path: store)
             let engine = SyncEngine(configuration: .init(landClasses: try ReferenceData.landClasses()))
-            let server = try HubServer(store: replica, engine: engine, county: try DivisionCode(county, level: .county), configuration: .init(host: host, port: port))
+            var configuration = HubServer.Configuration(host: host, port: port)
+            configuration.tls = try Self.tlsFiles(certificate: tlsCert, key: tlsKey)
+            let server = try HubServer(store: replica, engine: engine, county: try DivisionCode(county, level: .county), configuration: configuration)
             let portFile = self.portFile
+            let scheme = configuration.tls == nil ? "http" : "https"
             try await server.run { port in
-                FileHandle.standardOutput.write(Data("county hub \(county) listening on http://\(host):\(port)\n".utf8))
+                FileHandle.standardOutput.write(Data("county hub \(county) listening on \(scheme)://\(host):\(port)\n".utf8))
                 if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
             }
         }
@@ -83,11 +88,11 @@ struct NodeCommand: AsyncParsableCommand {
         return (store, meta, SyncEngine(configuration: .init(landClasses: try ReferenceData.landClasses())))
     }
 
-    static func client(_ store: SQLiteReplicaStore) throws -> SyncClient {
+    static func client(_ store: SQLiteReplicaStore, link: LinkOptions? = nil) throws -> SyncClient {
         guard let hub = try store.setting("hub.url").flatMap(URL.init(string:)), let credential = try store.setting("hub.credential") else {
             throw CLIError("This node has no hub address or credential; run `tianzhang node init`.")
         }
-        return SyncClient(baseURL: hub, credential: credential)
+        return SyncClient(baseURL: hub, credential: credential, options: try clientOptions(store, link: link))
     }
 
     /// `tianzhang node init`: binds a store to the hub with an enrolment credential.
@@ -97,15 +102,18 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(help: "The hub's address, e.g. http://127.0.0.1:8080.") var hub: String
         @Option(help: "The credential the county issued.") var credential: String
         @Option(help: "This node's replica id, e.g. node:371312001.") var replica: String
+        @Option(help: "Pin the county CA (PEM file) for an https hub; it is copied into the store.") var ca: String?
 
         func run() async throws {
             guard let url = URL(string: hub) else { throw CLIError("\(hub) is not a URL.") }
             let id = try ReplicaID(replica)
-            let hello = try await SyncClient(baseURL: url, credential: credential).hello(HelloRequest(replica: id))
+            let pinned = try ca.map { try NodeCommand.readPinnedCA($0, hub: url) }
+            let hello = try await SyncClient(baseURL: url, credential: credential, options: .init(pinnedCertificateAuthority: pinned)).hello(HelloRequest(replica: id))
             let store = try SQLiteReplicaStore(path: options.store)
             try store.write { tx in _ = try SyncEngine().open(replica: id, jurisdiction: hello.jurisdiction, in: tx) }
             try store.setSetting("hub.url", hub)
             try store.setSetting("hub.credential", credential)
+            if let pinned { try store.setSetting(NodeCommand.pinnedCASetting, String(decoding: pinned, as: UTF8.self)) }
             print("\(id) enrolled with \(hello.server) (protocol v\(hello.protocolVersion)) for \(Wire.describe(hello.jurisdiction)); run `tianzhang node sync` to download")
         }
     }
@@ -117,10 +125,11 @@ struct NodeCommand: AsyncParsableCommand {
         @Flag(help: "Print the report as JSON.") var json = false
         @Option(help: "Changes per pull page (smaller pages: less to redo after a cut).") var pageSize: Int?
         @Option(help: "Changes per push batch.") var batchSize: Int?
-        @Option(help: "Seconds a request may wait for the next bytes before it is retried (default 20).") var timeout: Double?
+        @Option(help: "Seconds a request may go below the low-speed limit before it is retried (same as --low-speed-time).") var timeout: Double?
+        @OptionGroup var link: LinkOptions
 
         func run() async throws {
-            try await NodeSyncSession(options: options, json: json, pageSize: pageSize, batchSize: batchSize, timeout: timeout).run()
+            try await NodeSyncSession(options: options, json: json, pageSize: pageSize, batchSize: batchSize, timeout: timeout, link: link).run()
         }
     }
 

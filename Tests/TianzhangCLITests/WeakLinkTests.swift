@@ -7,10 +7,11 @@ final class HubProcess {
     let process = Process()
     let port: Int
 
-    init(folder: URL) throws {
+    /// - Parameter extra: more `hub serve` arguments (e.g. `--tls-cert`, `--tls-key`).
+    init(folder: URL, extra: [String] = []) throws {
         let portFile = folder.appendingPathComponent("port-\(UUID().uuidString)")
         process.executableURL = CLI.binary
-        process.arguments = ["hub", "serve", "--store", "hub.sqlite", "--county", "371312", "--port", "0", "--port-file", portFile.path]
+        process.arguments = ["hub", "serve", "--store", "hub.sqlite", "--county", "371312", "--port", "0", "--port-file", portFile.path] + extra
         process.currentDirectoryURL = folder
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

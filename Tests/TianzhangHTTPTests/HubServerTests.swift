@@ -16,19 +16,21 @@ final class RunningHub: Sendable {
     let county = try! DivisionCode("371312")
     let now: Int64 = 1_763_884_800_000
 
-    init() async throws {
+    /// - Parameter tls: serve https with this identity (the URL is then https).
+    init(tls: HubServer.TLSFiles? = nil) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-http-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         store = try SQLiteReplicaStore(path: folder.appendingPathComponent("hub.sqlite").path)
         var configuration = HubServer.Configuration(port: 0)
         configuration.limits = ProtocolLimits(batchChangesMax: 50, batchBytesMax: 64 * 1024, pageChangesMax: 100)
+        configuration.tls = tls
         let fixed = now
         let server = try HubServer(store: store, engine: SyncEngine(), county: county, configuration: configuration, clock: { fixed })
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         task = Task { try await server.run { continuation.yield($0) } }
         var port = 0
         for await bound in ports { port = bound; break }
-        url = URL(string: "http://127.0.0.1:\(port)")!
+        url = URL(string: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)")!
     }
 
     deinit { task.cancel() }
