@@ -2,8 +2,11 @@ import CCurl
 import CCurlShim
 import Foundation
 
-/// One HTTP POST as libcurl should send it.
+/// One HTTP request as libcurl should send it: a POST (protocol messages), a PUT (attachment chunks)
+/// or a GET (attachment status).
 struct CurlRequest: Sendable {
+    enum Method: String, Sendable { case post = "POST", put = "PUT", get = "GET" }
+    var method = Method.post
     var url: String
     var headers: [String]
     var body: Data
@@ -86,9 +89,15 @@ final class CurlEasy: @unchecked Sendable {
                 setup.append(tz_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
                 // Protocol v1 is HTTP/1.1 (SPEC §3), over TLS too.
                 setup.append(tz_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1))
-                setup.append(tz_curl_setopt_long(handle, CURLOPT_POST, 1))
-                setup.append(tz_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
-                setup.append(request.body.withUnsafeBytes { tz_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress)) })
+                if request.method == .get {
+                    setup.append(tz_curl_setopt_long(handle, CURLOPT_HTTPGET, 1))
+                } else {
+                    // A PUT sends its body the same way, under its own method name.
+                    setup.append(tz_curl_setopt_long(handle, CURLOPT_POST, 1))
+                    setup.append(tz_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
+                    setup.append(request.body.withUnsafeBytes { tz_curl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress)) })
+                    if request.method == .put { setup.append(tz_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, "PUT")) }
+                }
                 setup.append(tz_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headers))
                 // libcurl asks for gzip answers and inflates them itself.
                 setup.append(tz_curl_setopt_string(handle, CURLOPT_ACCEPT_ENCODING, "gzip"))

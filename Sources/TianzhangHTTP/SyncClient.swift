@@ -88,12 +88,16 @@ public final class SyncClient: Sendable {
         }
         let payload: Data
         do { payload = try Wire.gzip(try Wire.encoder.encode(body)) } catch { throw .transport("the request could not be encoded: \(error)") }
-        let request = CurlRequest(
+        return try await exchange(CurlRequest(
             url: baseURL.appendingPathComponent(path).absoluteString,
             headers: ["Content-Type: application/json", "Content-Encoding: gzip", "Authorization: Bearer \(credential)",
                       // No `Expect: 100-continue` round trip before each body.
                       "Expect:"],
-            body: payload, options: options)
+            body: payload, options: options))
+    }
+
+    /// Sends one request and decodes the answer; a non-200 answer with a protocol error body is `.refused`.
+    func exchange<Out: Decodable>(_ request: CurlRequest) async throws(SyncClientError) -> Out {
         let status: Int
         var data: Data
         switch await easy.perform(request) {
@@ -111,5 +115,28 @@ public final class SyncClient: Sendable {
         do { return try JSONDecoder().decode(Out.self, from: data) } catch {
             throw .transport("an answer that does not decode (a cut body?): \(error)")
         }
+    }
+
+    // MARK: attachments (SPEC §10)
+
+    var authorization: String { "Authorization: Bearer \(credential)" }
+
+    func attachmentURL(_ sha256: String, query: String = "") -> String {
+        baseURL.appendingPathComponent("/v1/attachments/\(sha256)").absoluteString + query
+    }
+}
+
+extension SyncClient: AttachmentTransport {
+    /// - Throws: `SyncClientError` (`.refused` with the receiver's code, `.transport`, `.tls`).
+    public func attachmentStatus(_ sha256: String) async throws(SyncClientError) -> AttachmentStatus {
+        try await exchange(CurlRequest(method: .get, url: attachmentURL(sha256), headers: [authorization], body: Data(), options: options))
+    }
+
+    /// Sends raw bytes (photos are compressed already: no gzip).
+    /// - Throws: `SyncClientError`; `.refused(409, offset_mismatch)` when the receiver holds another length.
+    public func uploadAttachmentChunk(_ sha256: String, offset: Int64, size: Int64, bytes: Data) async throws(SyncClientError) -> AttachmentStatus {
+        try await exchange(CurlRequest(
+            method: .put, url: attachmentURL(sha256, query: "?offset=\(offset)&size=\(size)"),
+            headers: ["Content-Type: application/octet-stream", authorization, "Expect:"], body: bytes, options: options))
     }
 }

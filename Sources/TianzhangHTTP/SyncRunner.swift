@@ -29,6 +29,13 @@ public struct SyncReport: Codable, Sendable {
     public var jurisdictionChanged: Jurisdiction?
     /// What the replica removed because its jurisdiction shrank (`syncInScope`).
     public var removed: ScopeNarrowing?
+    /// Attachments whose bytes this sync uploaded (or found already whole upstream), and the bytes it sent.
+    public var attachmentsUploaded = 0
+    public var attachmentBytesSent = 0
+    /// Attachments in the outbox whose bytes are not on this replica (their records still go up).
+    public var attachmentsMissing: [String] = []
+    /// Attachments the receiver refused, with its reason (e.g. `digest_mismatch`).
+    public var attachmentsRefused: [String] = []
     public init() {}
 }
 
@@ -46,9 +53,13 @@ public struct SyncRunner: Sendable {
     /// Called after every committed push batch and pull page, and before every retry.
     public var observer: (@Sendable (SyncProgress) -> Void)?
     public let clock: @Sendable () -> Int64
+    /// Where this replica keeps attachment bytes (its own photos, or those its patrols uploaded to it);
+    /// by default the vault beside its store. Their bytes go up before the records that refer to them.
+    public var vault: AttachmentVault?
 
     public init(store: SQLiteReplicaStore, engine: SyncEngine, client: SyncClient, replica: ReplicaID,
                 clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+        vault = store.path.flatMap { try? AttachmentVault(besideStore: $0) }
         self.store = store
         self.engine = engine
         self.client = client
@@ -78,6 +89,7 @@ public struct SyncRunner: Sendable {
             report.attempts += 1
             let progressBefore = report.sent + report.received
             do {
+                try await uploadAttachments(&report, progress: progress)
                 try await pushAll(&report, sizes: &sizes, progress: progress, observe: notify)
                 try await pullAll(&report, sizes: &sizes, progress: progress, observe: notify)
                 return report
@@ -93,6 +105,30 @@ public struct SyncRunner: Sendable {
                 notify(.retrying, report, "\(error)")
                 try await Task.sleep(for: delay)
                 delay *= 2
+            }
+        }
+    }
+
+    /// Uploads the bytes of every attachment in the outbox that the upstream does not hold whole yet,
+    /// each resuming from the byte the upstream last confirmed (SPEC §10).
+    func uploadAttachments(_ report: inout SyncReport, progress: (String) -> Void) async throws {
+        guard let vault else { return }
+        let waiting = try store.read { tx in try tx.entries(delivery: .pending) }.filter { $0.change.recordType == .attachment }
+        var seen = Set<String>()
+        for entry in waiting where seen.insert(entry.change.recordID).inserted {
+            let sha256 = entry.change.recordID
+            guard vault.has(sha256) else {
+                if !report.attachmentsMissing.contains(sha256) { report.attachmentsMissing.append(sha256) }
+                continue
+            }
+            do {
+                let (_, sent) = try await AttachmentUploader(vault: vault, transport: client).upload(sha256, size: try vault.received(sha256))
+                report.attachmentsUploaded += 1
+                report.attachmentBytesSent += Int(sent)
+                progress("uploaded attachment \(sha256.prefix(12))… (\(sent) bytes sent)")
+            } catch let error as SyncClientError {
+                guard case .refused(let status, let refusal) = error, status < 500 else { throw error }
+                report.attachmentsRefused.append("\(sha256): \(refusal)")
             }
         }
     }

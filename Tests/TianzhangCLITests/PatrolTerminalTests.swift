@@ -111,5 +111,10 @@ struct PatrolTerminalTests {
         #expect(try sqlCount(hubStore, "select count(*) from check_in where parcel_id = '371312001201-0003'") == 1)
         #expect(try sqlCount(hubStore, "select count(*) from change_log where origin = 'patrol:chief-371312001201' and record_type = 'case'") == 1)
         #expect(try sqlCount(hubStore, "select count(*) from attachment where size_bytes = 180000") == 1)
+        // The photo's bytes reached the hub before its record, verified against its digest.
+        let vault = folder.appendingPathComponent("hub.sqlite.attachments")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: vault.path).filter { $0.count == 64 }
+        #expect(kept.count == 1)
+        #expect(try kept.map { try Data(contentsOf: vault.appendingPathComponent($0)) } == [try Data(contentsOf: photo)])
     }
 }
