@@ -47,11 +47,20 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Typed C wrappers around libcurl's variadic calls (curl_easy_setopt, curl_easy_getinfo), which Swift cannot call.
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
-        // Transport: the hub's HTTP(S) server (Hummingbird, HummingbirdTLS) and the sync client (libcurl's easy API), gzip.
+        // The client side of the protocol, with no server in it: the sync client on libcurl's easy API,
+        // the sync runner (push, pull, retries, scope changes), resumable attachment uploads, the wire format.
+        .target(
+            name: "TianzhangClient",
+            dependencies: [
+                "TianzhangDomain", "TianzhangSync", "TianzhangSQLite", "CCurl", "CCurlShim",
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
+        // The servers: the county hub and a township node serving protocol v1 over HTTP(S) (Hummingbird, HummingbirdTLS).
         .target(
             name: "TianzhangHTTP",
             dependencies: [
-                "TianzhangDomain", "TianzhangSync", "TianzhangSQLite", "CCurl", "CCurlShim",
+                "TianzhangDomain", "TianzhangSync", "TianzhangSQLite", "TianzhangClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -60,7 +69,7 @@ let package = Package(
         ),
         // The patrol client core a field chief's app embeds: its own store and photo vault, injectable
         // clock and position; check-ins with geofence, reports with photos, tasks, pending work.
-        .target(name: "TianzhangPatrol", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangSQLite"]),
+        .target(name: "TianzhangPatrol", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangSQLite", "TianzhangClient"]),
         // Deterministic county generator and GeoJSON import/export.
         .target(name: "TianzhangSeed", dependencies: ["TianzhangDomain", "TianzhangReference"]),
         // The one command-line tool: seed | hub | node | patrol | demo | simulate.

@@ -47,12 +47,7 @@ struct PatrolCommand: AsyncParsableCommand {
 
     /// Push the device's photos and outbox, then pull, through its upstream (a node or the hub).
     static func sync(_ patrol: PatrolClient, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> SyncReport {
-        guard let url = try patrol.store.setting("upstream.url").flatMap(URL.init(string:)), let credential = try patrol.store.setting("upstream.credential") else {
-            throw CLIError("This device has no upstream; run `tianzhang patrol init`.")
-        }
-        let client = SyncClient(baseURL: url, credential: credential)
-        let runner = SyncRunner(store: patrol.store, engine: patrol.engine, client: client, replica: try patrol.meta().replica)
-        return try await runner.sync(progress: progress)
+        try await patrol.sync(progress: progress)
     }
 
     static func describe(_ report: SyncReport) -> String {
@@ -83,13 +78,11 @@ struct PatrolCommand: AsyncParsableCommand {
         func run() async throws {
             guard let url = URL(string: upstream) else { throw CLIError("\(upstream) is not a URL.") }
             let id = try ReplicaID(replica)
-            let hello = try await SyncClient(baseURL: url, credential: credential).hello(HelloRequest(replica: id))
             let patrol = try PatrolClient(storePath: options.store, clock: nowMilliseconds, location: NoLocation())
             let name = person ?? String(replica.drop { $0 != ":" }.dropFirst())
-            try patrol.adopt(replica: id, jurisdiction: hello.jurisdiction, person: name)
-            try patrol.store.setSetting("upstream.url", upstream)
-            try patrol.store.setSetting("upstream.credential", credential)
-            print("\(id) (\(name)) enrolled with \(hello.server) for \(Wire.describe(hello.jurisdiction)); run `tianzhang patrol sync` to download your villages' map and tasks")
+            try await patrol.enrol(upstream: url, credential: credential, replica: id, person: name)
+            let jurisdiction = try patrol.meta().jurisdiction
+            print("\(id) (\(name)) enrolled with \(upstream) for \(Wire.describe(jurisdiction)); run `tianzhang patrol sync` to download your villages' map and tasks")
         }
     }
 

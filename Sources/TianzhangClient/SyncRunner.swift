@@ -87,15 +87,15 @@ public struct SyncRunner: Sendable {
         }
         while true {
             report.attempts += 1
-            let progressBefore = report.sent + report.received
+            let progressBefore = report.sent + report.received + report.attachmentBytesSent
             do {
-                try await uploadAttachments(&report, progress: progress)
+                try await uploadAttachments(&report, chunkBytes: max(8 * 1024, 128 * 1024 * sizes.batch / max(1, batchChangesMax)), progress: progress)
                 try await pushAll(&report, sizes: &sizes, progress: progress, observe: notify)
                 try await pullAll(&report, sizes: &sizes, progress: progress, observe: notify)
                 return report
             } catch let error as SyncClientError where error.isRetryable && failures < retriesMax {
                 // Whatever was committed before the failure stays; only failures in a row count.
-                if report.sent + report.received > progressBefore {
+                if report.sent + report.received + report.attachmentBytesSent > progressBefore {
                     failures = 0
                     delay = backoffFirst
                 }
@@ -111,7 +111,8 @@ public struct SyncRunner: Sendable {
 
     /// Uploads the bytes of every attachment in the outbox that the upstream does not hold whole yet,
     /// each resuming from the byte the upstream last confirmed (SPEC §10).
-    func uploadAttachments(_ report: inout SyncReport, progress: (String) -> Void) async throws {
+    /// - Parameter chunkBytes: shrinks with the batch size after failures, so a link that cuts long bodies still passes chunks.
+    func uploadAttachments(_ report: inout SyncReport, chunkBytes: Int, progress: (String) -> Void) async throws {
         guard let vault else { return }
         let waiting = try store.read { tx in try tx.entries(delivery: .pending) }.filter { $0.change.recordType == .attachment }
         var seen = Set<String>()
@@ -121,10 +122,13 @@ public struct SyncRunner: Sendable {
                 if !report.attachmentsMissing.contains(sha256) { report.attachmentsMissing.append(sha256) }
                 continue
             }
+            // Confirmed chunks count as progress even when a later chunk is cut (the next attempt resumes after them).
+            let confirmed = ByteCount()
+            defer { report.attachmentBytesSent += confirmed.value }
             do {
-                let (_, sent) = try await AttachmentUploader(vault: vault, transport: client).upload(sha256, size: try vault.received(sha256))
+                let uploader = AttachmentUploader(vault: vault, transport: client, chunkBytes: chunkBytes)
+                let (_, sent) = try await uploader.upload(sha256, size: try vault.received(sha256)) { confirmed.add(Int($0)) }
                 report.attachmentsUploaded += 1
-                report.attachmentBytesSent += Int(sent)
                 progress("uploaded attachment \(sha256.prefix(12))… (\(sent) bytes sent)")
             } catch let error as SyncClientError {
                 guard case .refused(let status, let refusal) = error, status < 500 else { throw error }
@@ -170,4 +174,12 @@ public struct SyncRunner: Sendable {
             if !page.more { return }
         }
     }
+}
+
+/// Bytes confirmed so far, counted from the uploader's callback.
+final class ByteCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total = 0
+    var value: Int { lock.withLock { total } }
+    func add(_ count: Int) { lock.withLock { total += count } }
 }

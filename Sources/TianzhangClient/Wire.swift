@@ -17,7 +17,11 @@ public struct WireError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "HTTP \(status) \(body)" }
 
-    struct Envelope: Codable { var error: ProtocolError }
+    /// The JSON body of a whole-request failure: `{"error": {…}}`.
+    public struct Envelope: Codable, Sendable {
+        public var error: ProtocolError
+        public init(error: ProtocolError) { self.error = error }
+    }
 }
 
 /// JSON and gzip for the wire, shared by the server and the client.

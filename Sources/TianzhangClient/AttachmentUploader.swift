@@ -24,6 +24,7 @@ public struct AttachmentUploader: Sendable {
     }
 
     /// Sends whatever the receiver does not hold yet.
+    /// - Parameter progress: called with the size of each chunk the receiver confirmed.
     /// - Returns: the receiver's final status (`complete`), and how many bytes this call sent.
     /// - Throws: `SyncClientError`: the link failed (retry later: the next call resumes), or the receiver
     ///   refused (`digest_mismatch` means the local bytes are not what their name says).
@@ -41,7 +42,7 @@ public struct AttachmentUploader: Sendable {
             do {
                 status = try await transport.uploadAttachmentChunk(sha256, offset: status.received, size: size, bytes: bytes)
                 sent += Int64(bytes.count)
-                progress(status.received)
+                progress(Int64(bytes.count))
             } catch .refused(409, let error) where error.code == "offset_mismatch" && mismatches < 3 {
                 // Another attempt (or another device with the same photo) moved the receiver on: ask again.
                 mismatches += 1
