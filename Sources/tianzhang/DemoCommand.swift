@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TianzhangDomain
 import TianzhangHTTP
+import TianzhangPatrol
 import TianzhangReference
 import TianzhangSQLite
 import TianzhangSeed
@@ -138,10 +139,81 @@ struct DemoCommand: AsyncParsableCommand {
         try printConflicts(hubStore, engine: engine, scope: .county(generated.county.code))
         print("  parcel \(parcelB.id) in \(b.division.name): \(String(format: "%.2f", try b.store.parcel(parcelB.id.rawValue)?.areaMu ?? 0)) mu (the county's accepted correction)")
         try printDigests(hubStore, nodes: nodes, engine: engine)
+
+        try await alertAndPatrol(hub: hubStore, engine: engine, node: a, folder: folder, now: tick)
         print("\nstores are in \(folder) (inspect with: tianzhang summary --store \(folder)/hub.sqlite)")
     }
 
     func section(_ title: String) { print("\n" + Style.bold(title)) }
+
+    /// Steps 8 and 9: a tower camera's alert becomes a case and four pushed tasks; the village's field
+    /// chief, with no signal, checks in and reports with a photo; the township node (offline from the
+    /// county meanwhile) relays both, and the photo's bytes, to the hub.
+    func alertAndPatrol(hub: SQLiteReplicaStore, engine: SyncEngine, node: Node, folder: String, now: () -> Int64) async throws {
+        section("8. A tower camera sees earth-moving: the county dispatches the \"four pushes\"")
+        let village = try `require`(try node.store.divisions().first { $0.code.level == .village && node.division.code.contains($0.code) }, "no village")
+        let parcel = try `require`(try hub.parcels(inVillage: village.code).first, "no parcel")
+        let sighting = Alert(source: .towerCamera, externalID: "tower-07/\(now())", at: Timestamp(milliseconds: now()),
+                             geometry: .point(parcel.geometry.interiorPoint), violation: .soilExtraction, note: "塔07: 挖掘机取土 excavator digging")
+        let imported = try hub.importAlerts([AlertImportItem(index: 0, externalID: sighting.externalID, alert: .success(sighting))],
+                                            villages: try hub.villageAreas(), engine: engine, author: "dispatcher", physicalNow: now())
+        let placed = try `require`(imported.placed.first, "the alert was not placed: \(imported.refused)")
+        print("alert \(sighting.externalID) placed in \(village.name) \(placed.villages.map(\.rawValue).joined(separator: ", ")) → case \(placed.caseID)")
+        for recipient in TaskRecipient.allCases {
+            let task = try `require`(try hub.task(SyncEngine.alertTaskID(caseID: placed.caseID, recipient: recipient)))
+            print("  task → \(recipient.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)) \(task.assignee.padding(toLength: 24, withPad: " ", startingAt: 0)) on site by \(PatrolTerminal.time(task.deadlines.onSiteBy)), restore by \(PatrolTerminal.time(task.deadlines.restoreBy)) tomorrow")
+        }
+
+        section("9. The field chief's device, through the township node")
+        let nodeServer = try ReplicaServer.node(store: node.store, engine: engine, configuration: .init(host: "127.0.0.1", port: 0))
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let serverTask = Task { try await nodeServer.run { continuation.yield($0) } }
+        defer { serverTask.cancel() }
+        var nodePort = 0
+        for await bound in ports { nodePort = bound; break }
+        let chiefID = "chief-\(village.code.rawValue)"
+        let deviceID = ReplicaID(kind: .patrol, name: chiefID)
+        let secret = try hub.enrol(deviceID, jurisdiction: .villages([village.code]), now: now())
+        _ = try await node.runner.syncInScope()
+        print("the county enrols \(deviceID) for \(village.name); \(node.division.name)'s node serves it on http://127.0.0.1:\(nodePort) (its enrolment synced down: hash only)")
+        let clock = DemoClock(now())
+        let patrol = try PatrolClient(storePath: folder + "/patrol-\(chiefID).sqlite", clock: { clock.now }, location: FixedLocation(parcel.geometry.interiorPoint.fix))
+        try await patrol.enrol(upstream: URL(string: "http://127.0.0.1:\(nodePort)")!, credential: secret, replica: deviceID, person: chiefID)
+        let first = try await patrol.sync()
+        print("device: \(first.received) changes down — \(try patrol.store.parcels(inVillage: village.code).count) parcels of its village, \(try patrol.tasks().count) task: \(try patrol.tasks().first?.countdown ?? "-")")
+        print("  (no signal in the field from here on; the township office does not reach the county meanwhile)")
+        clock.advance(minutes: 3)
+        let checkIn = try await patrol.checkIn(parcel: parcel.id.rawValue, observation: "挖掘机在东侧取土 excavator on the east side")
+        print("  check-in at \(parcel.id): \(PatrolTerminal.describe(checkIn.geofence))")
+        let photo = URL(fileURLWithPath: folder + "/site-photo.jpg")
+        var bytes = Data([0xFF, 0xD8, 0xFF, 0xE0])
+        bytes.append(contentsOf: (0..<250_000).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
+        try bytes.write(to: photo)
+        let report = try await patrol.report(violation: .soilExtraction, note: "取土约2亩 about 2 mu dug", photos: [photo], parcel: parcel.id.rawValue, areaMu: 2)
+        print("  report: case \(report.caseRecord.id) with photo \(report.photos[0].prefix(12))… (kept on the device first); on site by \(PatrolTerminal.time(report.deadlines.onSiteBy))")
+        let task = try `require`(try patrol.tasks().first)
+        try await patrol.completeTask(task.task.id.rawValue, decision: .confirmed, note: "确认违法 confirmed: soil taken")
+        print("  task \(task.task.id.rawValue.suffix(14)) completed: confirmed")
+        let pending = try patrol.pending()
+        print("  pending on the device: \(pending.notYetSent) records, \(pending.photos) photo")
+        let toNode = try await patrol.sync()
+        for line in toNode.rejected { print(Style.red("  refused: \(line)")) }
+        print("device → node: sent \(toNode.sent), photo uploaded (\(toNode.attachmentBytesSent) bytes, resumable); not yet at the county: \(try patrol.pending().notYetAtCounty)")
+        let toHub = try await node.runner.syncInScope()
+        print("node → hub: relayed \(toHub.sent) changes and \(toHub.attachmentsUploaded) photo, each keeping its origin")
+        let atHub = try `require`(try hub.enforcementCase(report.caseRecord.id.rawValue))
+        let origin = try hub.read { tx in try tx.foldableChanges(of: RecordKey(.enforcementCase, atHub.id.rawValue)) }.first?.origin
+        let vault = try AttachmentVault(besideStore: hub.path!)
+        let keptBytes = vault.has(report.photos[0]) ? try Data(contentsOf: vault.url(of: report.photos[0])) : Data()
+        let verified = ContentDigest.sha256(keptBytes) == report.photos[0]
+        let checkInAtHub = try hub.checkIn(checkIn.id.rawValue) != nil
+        let taskAtHub = try hub.task(task.task.id.rawValue)?.status.rawValue ?? "?"
+        print("at the hub: case \(atHub.id) (\(atHub.source.rawValue), origin \(origin?.rawValue ?? "?")), photo " + (verified ? Style.green("verified") : Style.red("MISSING"))
+              + ", check-in " + (checkInAtHub ? Style.green("present") : Style.red("MISSING")) + ", task \(taskAtHub)")
+        _ = try await patrol.sync()
+        let left = try patrol.pending()
+        print("device, next sync: \(left.items.isEmpty ? Style.green("everything confirmed at the county") : Style.red("\(left.items.count) still waiting"))")
+    }
 
     func printConflicts(_ hub: SQLiteReplicaStore, engine: SyncEngine, scope: Jurisdiction) throws {
         let conflicts = try hub.read { tx in try engine.conflicts(in: scope, in: tx) }
@@ -189,6 +261,20 @@ extension FieldOperation {
 func `require`<T>(_ value: T?, _ message: String = "missing value") throws -> T {
     guard let value else { throw CLIError(message) }
     return value
+}
+
+/// The demo's device clock (moved by hand so the countdowns move).
+final class DemoClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int64
+    init(_ value: Int64) { self.value = value }
+    var now: Int64 { lock.withLock { value } }
+    func advance(minutes: Int64) { lock.withLock { value += minutes * 60_000 } }
+}
+
+extension Coordinate {
+    /// A GPS fix at this point (5 m accuracy).
+    var fix: LocationFix { LocationFix(position: self, accuracyMetres: 5) }
 }
 
 /// The system's random source for record ids made at the edge.

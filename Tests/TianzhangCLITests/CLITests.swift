@@ -99,6 +99,13 @@ struct CLITests {
         #expect(result.output.contains("files a correction request") && result.output.contains("(the county's accepted correction)"))
         #expect(!result.output.contains("DIFFERENT"))
         #expect(result.output.components(separatedBy: "converged; outbox 0").count - 1 == 4)
+        // The alert's four pushes, and the field chief's offline work relayed through the node.
+        #expect(result.output.components(separatedBy: "  task → ").count - 1 == 4)
+        #expect(result.output.contains("task → fieldChief"))
+        #expect(result.output.contains("check-in at ") && result.output.contains("inside the parcel"))
+        #expect(result.output.contains("origin patrol:chief-"))
+        #expect(result.output.contains("photo verified, check-in present, task completed"))
+        #expect(result.output.contains("everything confirmed at the county"))
     }
 
     @Test("a failing simulation seed is reported, and a good one converges")
