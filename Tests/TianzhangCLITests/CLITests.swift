@@ -1,33 +1,14 @@
 import Foundation
 import Testing
+import TianzhangTesting
 
 /// Runs the real `tianzhang` executable (built with the tests) and checks its output and exit code.
 enum CLI {
-    static let binary: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        let candidates = [".build/debug/tianzhang", ".build/x86_64-unknown-linux-gnu/debug/tianzhang"].map { url.appendingPathComponent($0) }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
-    }()
+    static let binary = ToolProcess.tianzhang(testFile: #filePath)
 
-    struct Result { var status: Int32; var output: String; var error: String }
+    typealias Result = ToolProcess.Result
 
-    static func run(_ arguments: [String], in folder: URL) throws -> Result {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.currentDirectoryURL = folder
-        var environment = ProcessInfo.processInfo.environment
-        environment["NO_COLOR"] = "1"
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
-    }
+    static func run(_ arguments: [String], in folder: URL) throws -> Result { try ToolProcess.run(binary, arguments, in: folder) }
 
     static func folder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-cli-\(UUID().uuidString)")

@@ -18,17 +18,7 @@ func sqlText(_ store: URL, _ sql: String, _ arguments: [String] = []) throws -> 
 extension CLI {
     /// Runs any program (for `script`, which gives a command a pseudo-terminal).
     static func runCommand(_ path: String, _ arguments: [String], in folder: URL) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.currentDirectoryURL = folder
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
+        try ToolProcess.run(URL(fileURLWithPath: path), arguments, in: folder, noColor: false)
     }
 }
 

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Runs a program to completion for an end-to-end test and collects what it printed.
+public enum ToolProcess {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: String
+        public var error: String
+    }
+
+    /// The `tianzhang` executable built with the tests, found from a test file's path (`#filePath`):
+    /// `<package>/.build/debug/tianzhang`.
+    public static func tianzhang(testFile: String) -> URL {
+        var url = URL(fileURLWithPath: testFile)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        let candidates = [".build/debug/tianzhang", ".build/x86_64-unknown-linux-gnu/debug/tianzhang"].map { url.appendingPathComponent($0) }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    /// Runs `executable` in `folder` (with `NO_COLOR=1` added to the environment when `noColor`) and waits for it.
+    public static func run(_ executable: URL, _ arguments: [String], in folder: URL, noColor: Bool = true) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = folder
+        if noColor {
+            var environment = ProcessInfo.processInfo.environment
+            environment["NO_COLOR"] = "1"
+            process.environment = environment
+        }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
+    }
+}
