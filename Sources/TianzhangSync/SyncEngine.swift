@@ -377,6 +377,9 @@ public struct SyncEngine: Sendable {
         var meta = try requireMeta(tx)
         var summary = PullSummary()
         let fromHub = response.server.kind == .hub
+        // An origin's receipt record grows with every batch it pushed; read it once per page, not once
+        // per change (re-read after a receipt change of this page is applied).
+        var receipts = ReceiptCache()
         for change in response.changes {
             guard let key = change.key else { continue }  // a type from a newer version: not ours to merge
             if let entry = try tx.logEntry(change.id) {
@@ -388,7 +391,7 @@ public struct SyncEngine: Sendable {
                 continue
             }
             meta.clock.observe(change.hlc, physical: physicalNow)
-            if let rejection = try rejectionByReceipt(change.id, tx) {
+            if let rejection = try rejectionByReceipt(change.id, tx, cache: &receipts) {
                 _ = try tx.appendLog(change, delivery: .rejected, rejection: rejection)
                 continue
             }
@@ -396,6 +399,7 @@ public struct SyncEngine: Sendable {
             try fold(change, into: try tx.recordState(key), key: key, tx)
             summary.applied += 1
             if key.type == .receipt {
+                receipts.states[key] = nil
                 let outcome = try processReceipt(change, tx)
                 summary.confirmedAtCounty += outcome.confirmed
                 summary.rejectedByCounty += outcome.rejected
@@ -406,9 +410,16 @@ public struct SyncEngine: Sendable {
         return summary
     }
 
-    func rejectionByReceipt(_ id: ChangeID, _ tx: any SyncTransaction) throws -> Rejection? {
-        for key in [RecordKey(.receipt, id.origin.rawValue), RecordKey(.receipt, "\(id.origin.rawValue):\(id.seq)")] {
-            guard let receipt = try tx.recordState(key) else { continue }
+    /// The receipt states read so far in one page (`nil`: read, and absent).
+    struct ReceiptCache {
+        var states: [RecordKey: RecordState?] = [:]
+    }
+
+    func rejectionByReceipt(_ id: ChangeID, _ tx: any SyncTransaction, cache: inout ReceiptCache) throws -> Rejection? {
+        let originReceipt = RecordKey(.receipt, id.origin.rawValue)
+        if cache.states[originReceipt] == nil { cache.states[originReceipt] = .some(try tx.recordState(originReceipt)) }
+        let ownReceipt = try tx.recordState(RecordKey(.receipt, "\(id.origin.rawValue):\(id.seq)"))
+        for receipt in [cache.states[originReceipt] ?? nil, ownReceipt].compactMap({ $0 }) {
             for element in receipt.registers["rejected"]?.elements ?? [] {
                 if let note = try? element.decode(as: ReceiptRejection.self), note.seq == id.seq { return note.rejection }
             }
