@@ -57,16 +57,7 @@ public enum Wire {
         }
     }
 
-    public static func describe(_ jurisdiction: Jurisdiction) -> String {
-        switch jurisdiction {
-        case .county(let code): "county \(code)"
-        case .township(let code): "township \(code)"
-        case .villages(let codes): "villages \(codes.sorted().map(\.rawValue).joined(separator: ", "))"
-        case .adjustedTownship(let code, let added, let removed):
-            "township \(code)" + (added.isEmpty ? "" : " with \(added.sorted().map(\.rawValue).joined(separator: ", "))")
-                + (removed.isEmpty ? "" : " without \(removed.sorted().map(\.rawValue).joined(separator: ", "))")
-        }
-    }
+    public static func describe(_ jurisdiction: Jurisdiction) -> String { jurisdiction.summary }
 
     public static func gzip(_ data: Data) throws -> Data {
         var buffer = ByteBuffer(bytes: data)

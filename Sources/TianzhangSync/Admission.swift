@@ -76,16 +76,7 @@ public enum Admission {
         return nil
     }
 
-    static func describe(_ jurisdiction: Jurisdiction) -> String {
-        switch jurisdiction {
-        case .county(let code): "county \(code)"
-        case .township(let code): "township \(code)"
-        case .villages(let codes): "villages \(codes.sorted().map(\.rawValue).joined(separator: ", "))"
-        case .adjustedTownship(let code, let added, let removed):
-            "township \(code)" + (added.isEmpty ? "" : " with \(added.sorted().map(\.rawValue).joined(separator: ", "))")
-                + (removed.isEmpty ? "" : " without \(removed.sorted().map(\.rawValue).joined(separator: ", "))")
-        }
-    }
+    static func describe(_ jurisdiction: Jurisdiction) -> String { jurisdiction.summary }
 
     /// Per-field value checks that do not need the rest of the record.
     static func checkValue(type: RecordType, field: String, operation: FieldOperation, change: Change, context: AdmissionContext) -> Rejection? {
