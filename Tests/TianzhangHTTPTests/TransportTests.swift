@@ -117,7 +117,8 @@ struct TransportTests {
         #expect(first.received == 1 && first.attempts == 1)
         try fixture.editOffline()
         let second = try await fixture.runner(client).sync()
-        #expect(second.sent == 1 && second.accepted == 1)
+        // A push whose answer was lost to a slow machine is retried and answered `duplicate`: applied once either way.
+        #expect(second.sent >= 1 && second.accepted + second.duplicates == 1 && second.rejected.isEmpty)
         try fixture.expectConverged()
     }
 
