@@ -36,15 +36,10 @@ public struct TestCertificates: Sendable {
     }
 
     static func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        do { try process.run() } catch { throw Failure(description: "openssl cannot run (scripts/ensure-system-packages.sh installs it): \(error)") }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Failure(description: "openssl \(arguments.joined(separator: " ")) failed: \(text)") }
+        let result: ChildProcess.Result
+        do { result = try ChildProcess.run("/usr/bin/env", ["openssl"] + arguments) } catch {
+            throw Failure(description: "openssl cannot run (scripts/ensure-system-packages.sh installs it): \(error)")
+        }
+        guard result.status == 0 else { throw Failure(description: "openssl \(arguments.joined(separator: " ")) failed: \(result.output)\(result.error)") }
     }
 }

@@ -19,21 +19,9 @@ public enum ToolProcess {
 
     /// Runs `executable` in `folder` (with `NO_COLOR=1` added to the environment when `noColor`) and waits for it.
     public static func run(_ executable: URL, _ arguments: [String], in folder: URL, noColor: Bool = true) throws -> Result {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = folder
-        if noColor {
-            var environment = ProcessInfo.processInfo.environment
-            environment["NO_COLOR"] = "1"
-            process.environment = environment
-        }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
+        var environment = ProcessInfo.processInfo.environment
+        if noColor { environment["NO_COLOR"] = "1" }
+        let result = try ChildProcess.run(executable.path, arguments, in: folder, environment: environment)
+        return Result(status: result.status, output: result.output, error: result.error)
     }
 }

@@ -103,14 +103,8 @@ struct ProcessTests {
     func hubAndNode() throws {
         let folder = try CLI.folder()
         #expect(try CLI.run(["seed", "--county", "371312", "--hub", "hub.sqlite", "--geojson", "p.geojson"], in: folder).status == 0)
-        let server = Process()
-        server.executableURL = CLI.binary
-        server.arguments = ["hub", "serve", "--store", "hub.sqlite", "--county", "371312", "--port", "0", "--port-file", "port"]
-        server.currentDirectoryURL = folder
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer { server.terminate(); server.waitUntilExit() }
+        let server = try ChildProcess(CLI.binary.path, ["hub", "serve", "--store", "hub.sqlite", "--county", "371312", "--port", "0", "--port-file", "port"], in: folder)
+        defer { server.stop(SIGTERM) }
         let portFile = folder.appendingPathComponent("port")
         var port = ""
         for _ in 0..<100 where port.isEmpty {
@@ -152,14 +146,8 @@ struct ProcessTests {
 
     /// A case id of the node's township, read from the node's store with sqlite3 if present, else from the seed.
     func firstCase(in geojson: URL, store: URL) throws -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select id from enforcement_case order by id limit 1').fetchone()[0])", store.path]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        process.waitUntilExit()
+        let text = try ChildProcess.python(
+            "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select id from enforcement_case order by id limit 1').fetchone()[0])", [store.path])
         return text.isEmpty ? nil : text
     }
 }

@@ -11,13 +11,7 @@ struct NodeBootstrapTests {
         try world.enrolAndInit("node:371312001", store: "node.sqlite")
         let store = world.folder.appendingPathComponent("node.sqlite")
 
-        let first = Process()
-        first.executableURL = CLI.binary
-        first.arguments = ["node", "sync", "--store", "node.sqlite", "--page-size", "20", "--timeout", "4"]
-        first.currentDirectoryURL = world.folder
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
-        try first.run()
+        let first = try ChildProcess(CLI.binary.path, ["node", "sync", "--store", "node.sqlite", "--page-size", "20", "--timeout", "4"], in: world.folder)
         // Kill it once at least two pages are committed (polled through an independent reader), long
         // before the end: the township has about 200 changes and the link carries 8 KB/s and is cut every few pages.
         var held = 0
@@ -25,9 +19,7 @@ struct NodeBootstrapTests {
             held = (try? sqlCount(store, "select count(*) from change_log")) ?? 0
             if held < 40 { Thread.sleep(forTimeInterval: 0.05) }
         }
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
-        #expect(first.terminationReason == .uncaughtSignal, "the first sync must have been killed, not finished")
+        #expect(first.stop(SIGKILL).signal == SIGKILL, "the first sync must have been killed, not finished")
         let kept = try sqlCount(store, "select count(*) from change_log where delivery = 'received'")
         #expect(kept >= 40)
         #expect(try sqlText(store, "select count(*) from setting where key = 'bootstrap.completed'") == "0")

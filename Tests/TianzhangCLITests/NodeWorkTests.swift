@@ -4,15 +4,8 @@ import TianzhangTesting
 
 /// Reads one value from an SQLite store with Python's sqlite3 (an independent reader); `?` parameters.
 func sqlText(_ store: URL, _ sql: String, _ arguments: [String] = []) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute(sys.argv[2], sys.argv[3:]).fetchone(); print('' if r is None else r[0])", store.path, sql] + arguments
-    let out = Pipe()
-    process.standardOutput = out
-    try process.run()
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    process.waitUntilExit()
-    return text
+    try ChildProcess.python("import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute(sys.argv[2], sys.argv[3:]).fetchone(); print('' if r is None else r[0])",
+                            [store.path, sql] + arguments)
 }
 
 extension CLI {
@@ -292,13 +285,5 @@ struct NodeWorkTests {
 
 /// The SHA-256 of a file, computed by Python's hashlib (independently of the code under test).
 func pythonSHA256(_ file: URL) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", file.path]
-    let out = Pipe()
-    process.standardOutput = out
-    try process.run()
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    process.waitUntilExit()
-    return text
+    try ChildProcess.python("import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())", [file.path])
 }

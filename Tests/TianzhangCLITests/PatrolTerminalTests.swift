@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TianzhangTesting
 
 /// A terminal under tmux: the interactive client is driven with send-keys and read with capture-pane.
 final class TmuxSession {
@@ -15,16 +16,8 @@ final class TmuxSession {
     struct CLIError: Error, CustomStringConvertible { var description: String; init(_ text: String) { description = text } }
 
     static func tmux(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["tmux"] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try ChildProcess.run("/usr/bin/env", ["tmux"] + arguments)
+        return (result.status, result.output + result.error)
     }
 
     /// Types keys (tmux key names such as Enter, Tab, Down, or literal text with `literal: true`).

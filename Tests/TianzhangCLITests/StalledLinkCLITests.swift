@@ -17,26 +17,21 @@ struct StalledLinkCLITests {
         let caseID = try weak.firstCase(township, folder: folder)
         #expect(try CLI.run(["node", "note", "--store", "\(township).sqlite", caseID, "链路停滞", "--repeat", "20"], in: folder).status == 0)
         proxy.faults = .init(stallAfterBytes: 100)
-        let sync = Process()
-        sync.executableURL = CLI.binary
-        sync.arguments = ["node", "sync", "--store", "\(township).sqlite", "--low-speed-limit", "64", "--low-speed-time", "1"]
-        sync.currentDirectoryURL = folder
-        let errors = Pipe()
-        sync.standardOutput = FileHandle.nullDevice
-        sync.standardError = errors
-        try sync.run()
+        let sync = try ChildProcess(CLI.binary.path, ["node", "sync", "--store", "\(township).sqlite", "--low-speed-limit", "64", "--low-speed-time", "1"],
+                                    in: folder, stderr: .pipe)
+        let errors = try #require(sync.errors)
         // Read the node's progress until it reports the stall; then let the link move again.
         var text = ""
         while !text.contains("link failed") {
-            let chunk = errors.fileHandleForReading.availableData
+            let chunk = errors.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
         proxy.faults = .init()
-        text += String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        sync.waitUntilExit()
+        text += String(decoding: errors.readDataToEndOfFile(), as: UTF8.self)
+        let ending = sync.wait()
         #expect(text.contains("the link stalled below 64 B/s for 1 s"), "\(text)")
-        #expect(sync.terminationStatus == 0, "\(text)")
+        #expect(ending.status == 0, "\(text)")
         #expect(try CLI.run(["node", "sync", "--store", "\(township).sqlite"], in: folder).status == 0)
         try weak.expectConverged(township, folder: folder)
         proxy.stop()

@@ -4,18 +4,13 @@ import TianzhangTesting
 
 /// A running `tianzhang hub serve` process.
 final class HubProcess {
-    let process = Process()
+    let process: ChildProcess
     let port: Int
 
     /// - Parameter extra: more `hub serve` arguments (e.g. `--tls-cert`, `--tls-key`).
     init(folder: URL, extra: [String] = []) throws {
         let portFile = folder.appendingPathComponent("port-\(UUID().uuidString)")
-        process.executableURL = CLI.binary
-        process.arguments = ["hub", "serve", "--store", "hub.sqlite", "--county", "371312", "--port", "0", "--port-file", portFile.path] + extra
-        process.currentDirectoryURL = folder
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess(CLI.binary.path, ["hub", "serve", "--store", "hub.sqlite", "--county", "371312", "--port", "0", "--port-file", portFile.path] + extra, in: folder)
         var text = ""
         for _ in 0..<200 where text.isEmpty {
             text = (try? String(contentsOf: portFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
@@ -24,24 +19,14 @@ final class HubProcess {
         port = Int(text) ?? 0
     }
 
-    func kill() {
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
+    func kill() { process.stop(SIGKILL) }
 
-    deinit { if process.isRunning { kill() } }
+    deinit { process.stop(SIGKILL) }
 }
 
 /// Reads one number from an SQLite store with Python's sqlite3 (an independent reader).
 func sqlCount(_ store: URL, _ sql: String) throws -> Int {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])", store.path, sql]
-    let out = Pipe()
-    process.standardOutput = out
-    try process.run()
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    process.waitUntilExit()
+    let text = try ChildProcess.python("import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])", [store.path, sql])
     return Int(text) ?? -1
 }
 
@@ -64,14 +49,8 @@ struct WeakLinkTests {
     }
 
     func firstCase(_ township: String, folder: URL) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select id from enforcement_case order by id limit 1').fetchone()[0])", folder.appendingPathComponent("\(township).sqlite").path]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        defer { process.waitUntilExit() }
-        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try ChildProcess.python("import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select id from enforcement_case order by id limit 1').fetchone()[0])",
+                                [folder.appendingPathComponent("\(township).sqlite").path])
     }
 
     func expectConverged(_ township: String, folder: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -125,16 +104,9 @@ struct WeakLinkTests {
         let caseID = try firstCase(township, folder: folder)
         #expect(try CLI.run(["node", "note", "--store", "\(township).sqlite", caseID, "离线记录", "--repeat", "400"], in: folder).status == 0)
         for round in 0..<3 {
-            let sync = Process()
-            sync.executableURL = CLI.binary
-            sync.arguments = ["node", "sync", "--store", "\(township).sqlite"]
-            sync.currentDirectoryURL = folder
-            sync.standardOutput = FileHandle.nullDevice
-            sync.standardError = FileHandle.nullDevice
-            try sync.run()
+            let sync = try ChildProcess(CLI.binary.path, ["node", "sync", "--store", "\(township).sqlite"], in: folder)
             Thread.sleep(forTimeInterval: 0.4 + 0.3 * Double(round))
-            kill(sync.processIdentifier, SIGKILL)
-            sync.waitUntilExit()
+            sync.stop(SIGKILL)
         }
         proxy.faults = .init()
         let finished = try CLI.run(["node", "sync", "--store", "\(township).sqlite"], in: folder)
@@ -154,19 +126,13 @@ struct WeakLinkTests {
         #expect(try CLI.run(["node", "sync", "--store", "\(township).sqlite"], in: folder).status == 0)
         let caseID = try firstCase(township, folder: folder)
         #expect(try CLI.run(["node", "note", "--store", "\(township).sqlite", caseID, "离线记录", "--repeat", "400"], in: folder).status == 0)
-        let sync = Process()
-        sync.executableURL = CLI.binary
-        sync.arguments = ["node", "sync", "--store", "\(township).sqlite"]
-        sync.currentDirectoryURL = folder
-        sync.standardOutput = FileHandle.nullDevice
-        sync.standardError = FileHandle.nullDevice
-        try sync.run()
+        let sync = try ChildProcess(CLI.binary.path, ["node", "sync", "--store", "\(township).sqlite"], in: folder)
         Thread.sleep(forTimeInterval: 1.0)
         hub.kill()
         hub = try HubProcess(folder: folder)
         proxy.targetPort = hub.port
         proxy.faults = .init()
-        sync.waitUntilExit()
+        sync.wait()
         #expect(try CLI.run(["node", "sync", "--store", "\(township).sqlite"], in: folder).status == 0)
         #expect(try CLI.run(["node", "sync", "--store", "\(township).sqlite"], in: folder).status == 0)
         try expectConverged(township, folder: folder)

@@ -15,15 +15,9 @@ enum Tool {
     static func run(_ arguments: [String], in folder: URL) throws -> Result { try ToolProcess.run(binary, arguments, in: folder) }
 
     /// Starts a server process with `--port 0 --port-file F` and waits until it has written its port.
-    static func serve(_ arguments: [String], in folder: URL) throws -> (process: Process, port: Int) {
+    static func serve(_ arguments: [String], in folder: URL) throws -> (process: ChildProcess, port: Int) {
         let portFile = folder.appendingPathComponent("port-\(UUID().uuidString)")
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments + ["--port", "0", "--port-file", portFile.path]
-        process.currentDirectoryURL = folder
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(binary.path, arguments + ["--port", "0", "--port-file", portFile.path], in: folder)
         var text = ""
         // Polls the file the server writes once it listens (its only readiness signal), for up to 20 s.
         for _ in 0..<400 where text.isEmpty && process.isRunning {
@@ -44,9 +38,9 @@ enum Tool {
 final class RelayWorld {
     let folder: URL
     let county = try! DivisionCode("371312")
-    let hubProcess: Process
+    let hubProcess: ChildProcess
     let hubPort: Int
-    var servers: [Process] = []
+    var servers: [ChildProcess] = []
 
     init() throws {
         folder = try Tool.folder()
@@ -57,10 +51,7 @@ final class RelayWorld {
     }
 
     deinit {
-        for process in servers + [hubProcess] where process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        for process in servers + [hubProcess] { process.stop(SIGTERM) }
     }
 
     func path(_ name: String) -> String { folder.appendingPathComponent(name).path }

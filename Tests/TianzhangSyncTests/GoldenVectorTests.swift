@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TianzhangDomain
 import TianzhangSync
+import TianzhangTesting
 
 /// Loads `Protocol/vectors/…` (normative): if code and spec drift apart, these fail.
 enum Vectors {
@@ -141,16 +142,9 @@ struct SchemaTests {
     @Test("every message and change vector validates against the schemas")
     func vectorsValidate() throws {
         let script = Vectors.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/check-schemas.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
+        let result = try ChildProcess.run("/usr/bin/env", ["python3", script.path])
+        let text = result.output + result.error
+        #expect(result.status == 0, "\(text)")
         #expect(text.contains(" 0 failures"), "\(text)")
     }
 }
