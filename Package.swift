@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Pure domain model: jurisdictions, parcels, cases and their workflow, geometry. No I/O.
@@ -40,6 +41,11 @@ let package = Package(
         .target(
             name: "TianzhangSQLite",
             dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The hub's sync store on PostgreSQL through PostgresNIO: several stateless hub processes on one database.
+        .target(
+            name: "TianzhangPostgres",
+            dependencies: ["TianzhangDomain", "TianzhangSync", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         // The test world as a library: seeded simulation of many replicas with faults.
         .target(name: "TianzhangTesting", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore"]),
@@ -85,7 +91,7 @@ let package = Package(
         .testTarget(
             name: "TianzhangSyncTests",
             dependencies: [
-                "TianzhangSync", "TianzhangStore", "TianzhangTesting", "TianzhangSQLite",
+                "TianzhangSync", "TianzhangStore", "TianzhangTesting", "TianzhangSQLite", "TianzhangPostgres",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: []

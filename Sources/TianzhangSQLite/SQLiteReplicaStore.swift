@@ -117,14 +117,10 @@ public final class SQLiteReplicaStore: SyncStore, Sendable {
 }
 
 enum JSON {
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
+    static var encoder: JSONEncoder { StoredJSON.encoder }
 
-    static func text<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
-    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try JSONDecoder().decode(T.self, from: Data(text.utf8)) }
+    static func text<T: Encodable>(_ value: T) throws -> String { try StoredJSON.text(value) }
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try StoredJSON.decode(type, text) }
 
     /// A decoding error as a sentence naming the JSON path.
     static func describe(_ error: any Error) -> String {

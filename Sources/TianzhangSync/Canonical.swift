@@ -32,3 +32,16 @@ extension JSONValue {
         try JSONDecoder().decode(T.self, from: Canonical.data(self))
     }
 }
+
+/// The JSON every store keeps in its text columns (SQLite and PostgreSQL alike, so both hold the same
+/// bytes): sorted keys, slashes unescaped.
+public enum StoredJSON {
+    public static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    public static func text<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+    public static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try JSONDecoder().decode(T.self, from: Data(text.utf8)) }
+}

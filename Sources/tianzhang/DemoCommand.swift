@@ -227,7 +227,7 @@ struct DemoCommand: AsyncParsableCommand {
             let state = conflict.status == .open ? Style.yellow("OPEN") : Style.green("RESOLVED")
             print("  \(state) \(conflict.record.type.rawValue)/\(conflict.record.id).\(conflict.field): \(conflict.status == .open ? "showing" : "decided") \(conflict.winner.value.canonicalText) by \(conflict.winner.author) — \(rule)")
         }
-        print("  other rules at work: grow-only set (S1) kept both assignments; timeline notes are append-only (I2); the parcel's area is hub-owned (H1): the office's edit was refused locally and travels as a correction request instead")
+        print("  other rules at work: grow-only set (S1) kept both assignments; timeline notes are append-only (I1); the parcel's area is hub-owned (H3): the office's edit was refused locally and travels as a correction request instead")
     }
 
     struct Node {

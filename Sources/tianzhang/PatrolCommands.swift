@@ -170,9 +170,13 @@ struct PatrolCommand: AsyncParsableCommand {
     struct Pending: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "pending", abstract: "What is recorded here and not yet at the county, and how old it is.")
         @OptionGroup var options: Options
+        /// `--json`: the counts a script wants first, then each item.
+        struct Body: Encodable { var notYetSent, notYetAtCounty, photos: Int; var oldestAgeMilliseconds: Int64?; var items: [PendingWork.Item] }
         func run() async throws {
             let pending = try options.open().pending()
-            try options.emit(pending) {
+            let body = Body(notYetSent: pending.notYetSent, notYetAtCounty: pending.notYetAtCounty, photos: pending.photos,
+                            oldestAgeMilliseconds: pending.oldestAgeMilliseconds, items: pending.items)
+            try options.emit(body) {
                 ([ "\(pending.notYetSent) to send, \(pending.notYetAtCounty) not yet at the county, \(pending.photos) photo(s)"]
                     + pending.items.map { "  \($0.state.padding(toLength: 9, withPad: " ", startingAt: 0)) \($0.type) \($0.record)  \(TaskView.clockText($0.ageMilliseconds)) old\($0.reason.map { " — \($0)" } ?? "")" }).joined(separator: "\n")
             }

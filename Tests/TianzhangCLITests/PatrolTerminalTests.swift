@@ -110,4 +110,54 @@ struct PatrolTerminalTests {
         #expect(kept.count == 1)
         #expect(try kept.map { try Data(contentsOf: vault.appendingPathComponent($0)) } == [try Data(contentsOf: photo)])
     }
+
+    @Test("the scripting subcommands: checkin, report with a photo, pending and sync, each with --json; a bad violation type is refused by name")
+    func scriptingSubcommands() throws {
+        let folder = try CLI.folder()
+        #expect(try CLI.run(["seed", "--county", "371312", "--hub", "hub.sqlite", "--geojson", "p.geojson"], in: folder).status == 0)
+        let hub = try HubProcess(folder: folder)
+        defer { hub.kill() }
+        let replica = "patrol:chief-371312001201"
+        let secret = try CLI.run(["hub", "enrol", "--store", "hub.sqlite", "--replica", replica, "--villages", "371312001201"], in: folder)
+            .output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try CLI.run(["patrol", "init", "--store", "patrol.sqlite", "--upstream", "http://127.0.0.1:\(hub.port)", "--credential", secret,
+                             "--replica", replica], in: folder).status == 0)
+        #expect(try CLI.run(["patrol", "sync", "--store", "patrol.sqlite"], in: folder).status == 0)
+        let (lon, lat) = try inside("371312001201-0002", geojson: folder.appendingPathComponent("p.geojson"))
+        let position = ["--lon", "\(lon)", "--lat", "\(lat)"]
+        func json(_ result: CLI.Result) throws -> [String: Any] {
+            #expect(result.status == 0, "\(result.error)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], "\(result.output)")
+        }
+
+        let checkIn = try json(try CLI.run(["patrol", "checkin", "--store", "patrol.sqlite", "371312001201-0002", "--observation", "田埂完好"] + position + ["--json"], in: folder))
+        #expect((checkIn["id"] as? String)?.isEmpty == false)
+        #expect("\(checkIn["geofence"] ?? "")".contains("inside"), "\(checkIn)")
+
+        let photo = folder.appendingPathComponent("digger.jpg")
+        try Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: photo)
+        let refused = try CLI.run(["patrol", "report", "--store", "patrol.sqlite", "--violation", "bulldozing", "--note", "x"] + position, in: folder)
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("bulldozing is not a violation type"), "\(refused.error)")
+        let report = try json(try CLI.run(["patrol", "report", "--store", "patrol.sqlite", "--violation", "soilExtraction", "--note", "取土坑",
+                                           "--photo", photo.path, "--area", "0.4"] + position + ["--json"], in: folder))
+        let caseID = try #require(report["caseID"] as? String)
+        #expect(report["village"] as? String == "371312001201")
+        #expect((report["photos"] as? [String])?.count == 1)
+        let reportBy = try #require(report["reportBy"] as? Int64), onSiteBy = try #require(report["onSiteBy"] as? Int64)
+        let restoreBy = try #require(report["restoreBy"] as? Int64)
+        #expect(reportBy == onSiteBy && restoreBy - onSiteBy == 23 * 3_600_000, "the three ones: reported and on site within the hour, restored within the day")
+
+        let pending = try json(try CLI.run(["patrol", "pending", "--store", "patrol.sqlite", "--json"], in: folder))
+        #expect(pending["notYetSent"] as? Int == 4, "the check-in; the case, its photo and its timeline entry: \(pending)")
+        let synced = try json(try CLI.run(["patrol", "sync", "--store", "patrol.sqlite", "--json"], in: folder))
+        #expect(synced["sent"] as? Int == 4)
+        let after = try json(try CLI.run(["patrol", "pending", "--store", "patrol.sqlite", "--json"], in: folder))
+        #expect(after["notYetSent"] as? Int == 0)
+
+        let hubStore = folder.appendingPathComponent("hub.sqlite")
+        #expect(try sqlCount(hubStore, "select count(*) from check_in where parcel_id = '371312001201-0002'") == 1)
+        #expect(try sqlCount(hubStore, "select count(*) from enforcement_case where id = '\(caseID)'") == 1)
+        #expect(try sqlCount(hubStore, "select count(*) from change_log where origin = '\(replica)' and record_type = 'case'") == 1)
+    }
 }

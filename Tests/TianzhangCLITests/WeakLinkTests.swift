@@ -80,7 +80,9 @@ struct WeakLinkTests {
         for township in townships {
             let caseID = try firstCase(township, folder: folder)
             #expect(try CLI.run(["node", "note", "--store", "\(township).sqlite", caseID, "巡查记录", "--repeat", "120"], in: folder).status == 0)
-            #expect(try CLI.run(["node", "transition", "--store", "\(township).sqlite", caseID, "verifying"], in: folder).status >= 0)
+            // The seeded case may already be past `reported`: then the refusal must be the typed one, and nothing is recorded.
+            let moved = try CLI.run(["node", "transition", "--store", "\(township).sqlite", caseID, "verifying"], in: folder)
+            #expect(moved.status == 0 || moved.error.contains("Illegal transition"), "\(moved.error)")
         }
         for township in townships {
             let synced = try CLI.run(["node", "sync", "--store", "\(township).sqlite"], in: folder)

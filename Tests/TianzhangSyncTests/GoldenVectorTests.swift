@@ -60,6 +60,26 @@ struct GoldenVectorTests {
         #expect(Vectors.files("messages").count >= 6)
     }
 
+    @Test("every row of Protocol/CONFLICTS.md has a golden vector that names it, and every vector names a row of the table")
+    func everyConflictRowHasAVector() throws {
+        let table = try String(contentsOf: Vectors.root.deletingLastPathComponent().appendingPathComponent("CONFLICTS.md"), encoding: .utf8)
+        let rows = table.split(separator: "\n").compactMap { line -> String? in
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count > 2, cells[1].count == 2, cells[1].first!.isUppercase, cells[1].last!.isNumber else { return nil }
+            return cells[1]
+        }
+        #expect(rows.count >= 15, "the table's rows: \(rows)")
+        #expect(Set(rows).count == rows.count, "a row id is used twice: \(rows)")
+        var named: [String: [String]] = [:]
+        for folder in ["merge", "malformed", "admission"] {
+            for file in Vectors.files(folder) {
+                if let row = try Vectors.load(folder, file)["row"]?.stringValue { named[row, default: []].append("\(folder)/\(file)") }
+            }
+        }
+        for row in rows { #expect(named[row] != nil, "CONFLICTS.md row \(row) has no golden vector") }
+        #expect(Set(named.keys).subtracting(rows).isEmpty, "vectors name rows the table does not have: \(Set(named.keys).subtracting(rows))")
+    }
+
     @Test("merge vectors: every ordering gives the expected state and conflicts", arguments: Vectors.files("merge"))
     func mergeVector(file: String) throws {
         let vector = try Vectors.load("merge", file)

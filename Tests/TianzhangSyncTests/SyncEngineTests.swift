@@ -3,6 +3,7 @@ import TianzhangDomain
 import TianzhangStore
 import TianzhangSync
 import TianzhangTesting
+import TianzhangPostgres
 import TianzhangSQLite
 import Foundation
 
@@ -194,11 +195,15 @@ struct CorrectionTests {
     }
 }
 
-/// The stores the engine's tests run against: the in-memory reference model and SQLite (a file in a
-/// temporary folder). One test body, every store.
+/// The stores the engine's tests run against: the in-memory reference model, SQLite (a file in a
+/// temporary folder) and PostgreSQL (a schema of its own in the test cluster `scripts/test.sh`
+/// starts). One test body, every store: this is the stores' conformance suite.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
-    case memory, sqlite
+    case memory, sqlite, postgres
     var testDescription: String { rawValue }
+
+    /// PostgreSQL runs whenever the test cluster is there, and must be there when the test script asks.
+    static var allCases: [StoreKind] { TestPostgres.enabled ? [.memory, .sqlite, .postgres] : [.memory, .sqlite] }
 
     func make() throws -> any SyncStore {
         switch self {
@@ -207,8 +212,30 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-tests-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             return try SQLiteReplicaStore(path: folder.appendingPathComponent("replica.sqlite").path)
+        case .postgres:
+            return try PostgresSyncStore(url: try TestPostgres.url(), schema: TestPostgres.freshSchema())
         }
     }
+}
+
+/// The PostgreSQL server of the test run: `TIANZHANG_TEST_POSTGRES` (a postgres:// URL), set by
+/// `scripts/test.sh` after it starts a throwaway cluster. `TIANZHANG_REQUIRE_POSTGRES=1` (also set by
+/// the script) turns a missing server into failures instead of fewer test cases.
+enum TestPostgres {
+    static let environment = ProcessInfo.processInfo.environment
+    static var enabled: Bool { environment["TIANZHANG_TEST_POSTGRES"] != nil || environment["TIANZHANG_REQUIRE_POSTGRES"] == "1" }
+
+    struct Missing: Error, CustomStringConvertible {
+        var description = "TIANZHANG_REQUIRE_POSTGRES=1 but TIANZHANG_TEST_POSTGRES is not set: run the suite with scripts/test.sh, which starts the server"
+    }
+
+    static func url() throws -> String {
+        guard let url = environment["TIANZHANG_TEST_POSTGRES"] else { throw Missing() }
+        return url
+    }
+
+    /// A schema name no other test uses.
+    static func freshSchema() -> String { "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20) }
 }
 
 extension Trio {
