@@ -83,7 +83,7 @@ let package = Package(
             name: "tianzhang",
             dependencies: [
                 "TianzhangDomain", "TianzhangReference", "TianzhangSync", "TianzhangStore",
-                "TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangHTTP", "TianzhangPatrol",
+                "TianzhangSQLite", "TianzhangPostgres", "TianzhangSeed", "TianzhangTesting", "TianzhangHTTP", "TianzhangPatrol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -10,10 +10,10 @@ extension ReplicaServer {
     /// The largest chunk a receiver takes in one request.
     public static let attachmentChunkMax = 1 << 20
 
-    /// The vault beside this replica's store.
+    /// The vault of this replica (beside its SQLite store, or the folder it was given).
     func vault() throws(WireError) -> AttachmentVault {
-        guard let path = store.path else { throw WireError(503, "unavailable", "This receiver keeps no attachments (an in-memory store).") }
-        do { return try AttachmentVault(besideStore: path) } catch { throw WireError(503, "unavailable", error.description) }
+        guard let folder = attachments else { throw WireError(503, "unavailable", "This receiver keeps no attachments (no vault folder).") }
+        do { return try AttachmentVault(folder: folder) } catch { throw WireError(503, "unavailable", error.description) }
     }
 
     /// `GET /v1/attachments/{sha256}` (how much is held) and `PUT /v1/attachments/{sha256}?offset=N&size=T`

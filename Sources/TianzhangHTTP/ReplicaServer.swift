@@ -56,7 +56,11 @@ public struct ReplicaServer: Sendable {
         }
     }
 
-    public let store: SQLiteReplicaStore
+    /// The replica's sync store: SQLite (a node; a county hub by default) or PostgreSQL (hub processes
+    /// sharing one database).
+    public let store: any SyncStore
+    /// Where attachment bytes are kept (`nil`: this receiver keeps none and says so with `unavailable`).
+    public let attachments: URL?
     public let engine: SyncEngine
     /// This server's replica id (the `server`/`receiver` of its answers).
     public let replica: ReplicaID
@@ -65,9 +69,11 @@ public struct ReplicaServer: Sendable {
     /// The wall clock in milliseconds (injected so tests can move it).
     public let clock: @Sendable () -> Int64
 
-    public init(store: SQLiteReplicaStore, engine: SyncEngine, replica: ReplicaID, authority: CredentialAuthority, configuration: Configuration = Configuration(),
-                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
+    /// - Parameter attachments: the vault's folder; by default the one beside a SQLite store's file.
+    public init(store: any SyncStore, attachments: URL? = nil, engine: SyncEngine, replica: ReplicaID, authority: CredentialAuthority,
+                configuration: Configuration = Configuration(), clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = store
+        self.attachments = attachments ?? ((store as? SQLiteReplicaStore)?.path).map { URL(fileURLWithPath: $0 + ".attachments") }
         self.engine = engine
         self.replica = replica
         self.authority = authority

@@ -150,6 +150,11 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
                 origin TEXT NOT NULL, origin_seq BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (origin, origin_seq))
             """,
             "CREATE TABLE IF NOT EXISTS \(schema).peer_checkpoint (peer TEXT PRIMARY KEY, cursor BIGINT NOT NULL)",
+            """
+            CREATE TABLE IF NOT EXISTS \(schema).credential (
+                token_hash TEXT PRIMARY KEY, replica TEXT NOT NULL, jurisdiction TEXT NOT NULL, issued_at BIGINT NOT NULL, revoked_at BIGINT)
+            """,
+            "CREATE INDEX IF NOT EXISTS credential_replica ON \(schema).credential (replica)",
         ]
     }
 
@@ -163,7 +168,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", ordered: false, body)
     }
 
-    private func transaction<T>(begin: String, ordered: Bool, _ body: (any SyncTransaction) throws -> T) throws -> T {
+    func transaction<T>(begin: String, ordered: Bool, _ body: (PostgresSyncTransaction) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
         try execute(begin)

@@ -9,9 +9,9 @@ struct PostgresSyncTransaction: SyncTransaction {
     let store: PostgresSyncStore
     var schema: String { store.schema }
 
-    private func rows(_ sql: String, _ binds: [PostgresSyncStore.Bind] = []) throws -> [PostgresRow] { try store.execute(sql, binds) }
+    func rows(_ sql: String, _ binds: [PostgresSyncStore.Bind] = []) throws -> [PostgresRow] { try store.execute(sql, binds) }
 
-    private func texts(_ sql: String, _ binds: [PostgresSyncStore.Bind] = []) throws -> [String] {
+    func texts(_ sql: String, _ binds: [PostgresSyncStore.Bind] = []) throws -> [String] {
         try rows(sql, binds).map { try $0.decode(String.self) }
     }
 

@@ -3,13 +3,6 @@ import GRDB
 import TianzhangDomain
 import TianzhangSync
 
-/// A credential the hub issued, as it knows it.
-public struct Enrolment: Hashable, Sendable {
-    public var replica: ReplicaID
-    public var jurisdiction: Jurisdiction
-    public var revoked: Bool
-}
-
 extension SQLiteReplicaStore {
     /// Issues a credential bound to a replica and a jurisdiction; returns the secret (shown once).
     /// At a hub store, a patrol credential also gets its `enrolment` record (hash only), in the same
@@ -61,6 +54,18 @@ extension SQLiteReplicaStore {
     public func setSetting(_ key: String, _ value: String) throws {
         try writer.write { db in
             try db.execute(sql: "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, value])
+        }
+    }
+}
+
+extension SQLiteReplicaStore {
+    /// Every credential this hub issued, live or revoked, oldest first.
+    public func issuedCredentials() throws -> [IssuedCredential] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT token_hash, replica, jurisdiction, issued_at, revoked_at FROM credential ORDER BY issued_at, token_hash").map { row in
+                IssuedCredential(tokenHash: row["token_hash"], replica: try ReplicaID(row["replica"]), jurisdiction: try JSON.decode(Jurisdiction.self, row["jurisdiction"]),
+                                 issuedAt: row["issued_at"], revokedAt: row["revoked_at"])
+            }
         }
     }
 }

@@ -3,32 +3,15 @@ import GRDB
 import TianzhangDomain
 import TianzhangSync
 
-/// Patrol credentials a township node can check without the hub: for every patrol credential the hub
-/// writes an `enrolment` record (hub-only, `Protocol/SPEC.md` §2.2) with id = the SHA-256 of the
-/// secret, scoped to the patrol's home village, so it syncs down to the node that serves the patrol.
-/// The secret itself never leaves the enrolment command.
+/// Patrol credentials at a SQLite store: the hub writes `enrolment` records (`SyncEngine.recordPatrolEnrolment`);
+/// a township node authenticates its patrols from the synced ones.
 extension SQLiteReplicaStore {
-    /// Writes (at a hub store) the `enrolment` record of a newly issued patrol credential, in the
-    /// transaction that stored the credential. Does nothing for other replicas or below the hub.
     static func recordPatrolEnrolment(hash: String, replica: ReplicaID, jurisdiction: Jurisdiction, now: Int64, in db: Database) throws {
-        let tx = SQLiteSyncTransaction(db)
-        guard replica.kind == .patrol, let meta = try tx.meta(), meta.replica.kind == .hub else { return }
-        try SyncEngine().record(Draft(type: .enrolment, id: hash, scope: jurisdiction.home, author: meta.replica.rawValue, fields: [
-            "replica": .set(.string(replica.rawValue)), "jurisdiction": .set(JSONValue(encoding: jurisdiction)),
-            "revoked": .set(.bool(false)), "issuedAt": .set(.number(Double(now))),
-        ]), physicalNow: now, in: tx)
+        try SyncEngine().recordPatrolEnrolment(hash: hash, replica: replica, jurisdiction: jurisdiction, now: now, in: SQLiteSyncTransaction(db))
     }
 
-    /// Marks (at a hub store) the `enrolment` records of the given credential hashes revoked, in the
-    /// transaction that revoked them; they reach the serving node on its next sync.
     static func recordPatrolRevocation(hashes: [String], now: Int64, in db: Database) throws {
-        let tx = SQLiteSyncTransaction(db)
-        guard let meta = try tx.meta(), meta.replica.kind == .hub else { return }
-        for hash in hashes {
-            guard let state = try tx.recordState(RecordKey(.enrolment, hash)) else { continue }
-            try SyncEngine().record(Draft(type: .enrolment, id: hash, scope: state.scope, author: meta.replica.rawValue, fields: ["revoked": .set(.bool(true))]),
-                                    physicalNow: now, in: tx)
-        }
+        try SyncEngine().recordPatrolRevocation(hashes: hashes, now: now, in: SQLiteSyncTransaction(db))
     }
 
     /// The patrol credential a secret belongs to, as this store knows it from synced `enrolment`

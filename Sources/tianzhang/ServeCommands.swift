@@ -2,16 +2,68 @@ import ArgumentParser
 import Foundation
 import TianzhangDomain
 import TianzhangHTTP
+import TianzhangPostgres
 import TianzhangReference
 import TianzhangSQLite
 import TianzhangSync
+
+/// Where a hub keeps its store: the embedded SQLite file (the default), or a PostgreSQL database that
+/// several hub processes share (`--database postgres://…`).
+struct HubStoreOptions: ParsableArguments {
+    init() {}
+
+    init(store: String, database: String?, schema: String) {
+        self.store = store
+        self.database = database
+        self.schema = schema
+    }
+
+    @Option(help: "The hub store (SQLite file), unless --database is given.") var store = "hub.sqlite"
+    @Option(help: "A PostgreSQL database shared by several hub processes: postgres://user[:password]@host[:port]/database.") var database: String?
+    @Option(help: "The schema of the hub's tables in --database.") var schema = "tianzhang"
+
+    enum Opened {
+        case sqlite(SQLiteReplicaStore)
+        case postgres(PostgresSyncStore)
+
+        var sync: any SyncStore {
+            switch self {
+            case .sqlite(let store): store
+            case .postgres(let store): store
+            }
+        }
+
+        func enrol(_ replica: ReplicaID, jurisdiction: Jurisdiction, now: Int64) throws -> String {
+            switch self {
+            case .sqlite(let store): try store.enrol(replica, jurisdiction: jurisdiction, now: now)
+            case .postgres(let store): try store.enrol(replica, jurisdiction: jurisdiction, now: now)
+            }
+        }
+
+        func revoke(_ replica: ReplicaID, now: Int64) throws -> Int {
+            switch self {
+            case .sqlite(let store): try store.revoke(replica, now: now)
+            case .postgres(let store): try store.revoke(replica, now: now)
+            }
+        }
+    }
+
+    func open() throws -> Opened {
+        guard let database else { return .sqlite(try SQLiteReplicaStore(path: store)) }
+        do { return .postgres(try PostgresSyncStore(url: database, schema: schema)) } catch let error as PostgresSyncStore.Failure {
+            throw CLIError("\(error.code): \(error.description)")
+        }
+    }
+}
 
 extension HubCommand {
     /// `tianzhang hub serve`: the county hub over HTTP.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve protocol v1 over HTTP on the hub's store.")
-        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @OptionGroup var hubStore: HubStoreOptions
         @Option(help: "The county code.") var county: String
+        @Option(help: "With --database: the folder for attachment bytes (share it between hub processes); none: attachments are refused as unavailable.")
+        var attachments: String?
         @Option(help: "Address to listen on.") var host = "127.0.0.1"
         @Option(help: "Port (0: any free port).") var port = 8080
         @Option(help: "Write the bound port to this file once listening.") var portFile: String?
@@ -19,16 +71,33 @@ extension HubCommand {
         @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
 
         func run() async throws {
-            let replica = try SQLiteReplicaStore(path: store)
             let engine = SyncEngine(configuration: .init(landClasses: try ReferenceData.landClasses()))
-            var configuration = HubServer.Configuration(host: host, port: port)
-            configuration.tls = try Self.tlsFiles(certificate: tlsCert, key: tlsKey)
-            let server = try HubServer(store: replica, engine: engine, county: try DivisionCode(county, level: .county), configuration: configuration)
-            let portFile = self.portFile
-            let scheme = configuration.tls == nil ? "http" : "https"
-            try await server.run { port in
-                FileHandle.standardOutput.write(Data("county hub \(county) listening on \(scheme)://\(host):\(port)\n".utf8))
-                if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+            let code = try DivisionCode(county, level: .county)
+            let (portFile, county, host) = (self.portFile, self.county, self.host)
+            switch try hubStore.open() {
+            case .sqlite(let replica):
+                var configuration = HubServer.Configuration(host: host, port: port)
+                configuration.tls = try Self.tlsFiles(certificate: tlsCert, key: tlsKey)
+                let server = try HubServer(store: replica, engine: engine, county: code, configuration: configuration)
+                let scheme = configuration.tls == nil ? "http" : "https"
+                try await server.run { port in
+                    FileHandle.standardOutput.write(Data("county hub \(county) listening on \(scheme)://\(host):\(port)\n".utf8))
+                    if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+                }
+            case .postgres(let database):
+                // A stateless hub process: everything it knows is in the database, so any number of them serve one county.
+                guard tlsCert == nil else { throw CLIError("--tls-cert with --database: put the hub processes behind the county's TLS terminator (not built yet).") }
+                let hub = ReplicaID(kind: .hub, name: code.rawValue)
+                let meta = try database.write { tx in try engine.open(replica: hub, jurisdiction: .county(code), in: tx) }
+                guard meta.replica == hub else { throw CLIError("The database holds \(meta.replica), not the hub of county \(county).") }
+                let authority = CredentialAuthority(name: "the county hub", enrolment: { try database.enrolment(forSecret: $0) },
+                                                    originJurisdiction: { try database.jurisdiction(of: $0) })
+                let server = ReplicaServer(store: database, attachments: attachments.map { URL(fileURLWithPath: $0) }, engine: engine, replica: hub,
+                                           authority: authority, configuration: .init(host: host, port: port, serverName: "tianzhang-hub"))
+                try await server.run { port in
+                    FileHandle.standardOutput.write(Data("county hub \(county) (PostgreSQL) listening on http://\(host):\(port)\n".utf8))
+                    if let portFile { try? "\(port)\n".write(toFile: portFile, atomically: true, encoding: .utf8) }
+                }
             }
         }
     }
@@ -36,7 +105,7 @@ extension HubCommand {
     /// `tianzhang hub enrol`: issues a credential for a township node or a patrol device.
     struct Enrol: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "enrol", abstract: "Issue a credential bound to a replica and a jurisdiction (printed once; only its hash is stored).")
-        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @OptionGroup var hubStore: HubStoreOptions
         @Option(help: "The replica id, e.g. node:371312001 or patrol:chief-371312001201.") var replica: String
         @Option(help: "A township the replica works for.") var township: String?
         @Option(help: "Villages the replica works for, comma-separated.") var villages: String?
@@ -46,27 +115,48 @@ extension HubCommand {
             if let township { jurisdiction = .township(try DivisionCode(township, level: .township)) }
             else if let villages { jurisdiction = .villages(Set(try villages.split(separator: ",").map { try DivisionCode(String($0), level: .village) })) }
             else { throw CLIError("Give --township or --villages.") }
-            print(try SQLiteReplicaStore(path: store).enrol(try ReplicaID(replica), jurisdiction: jurisdiction, now: nowMilliseconds()))
+            print(try hubStore.open().enrol(try ReplicaID(replica), jurisdiction: jurisdiction, now: nowMilliseconds()))
         }
     }
 
     /// `tianzhang hub revoke`: revokes a replica's credentials.
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke every credential of a replica.")
-        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @OptionGroup var hubStore: HubStoreOptions
         @Option(help: "The replica id.") var replica: String
-        func run() throws { print("revoked \(try SQLiteReplicaStore(path: store).revoke(try ReplicaID(replica), now: nowMilliseconds())) credential(s)") }
+        func run() throws { print("revoked \(try hubStore.open().revoke(try ReplicaID(replica), now: nowMilliseconds())) credential(s)") }
+    }
+
+    /// `tianzhang hub copy-to-postgres`: moves a county hub from its SQLite file to a PostgreSQL database.
+    struct CopyToPostgres: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "copy-to-postgres", abstract: "Copy a hub's SQLite store (log, records, credentials) into an empty PostgreSQL schema.",
+            discussion: "Sequence numbers are kept, so township nodes go on syncing from where they were with any `hub serve --database` process.")
+        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @Option(help: "The PostgreSQL database: postgres://user[:password]@host[:port]/database.") var database: String
+        @Option(help: "The schema to create the hub's tables in.") var schema = "tianzhang"
+
+        func run() throws {
+            let source = try SQLiteReplicaStore(path: store)
+            guard case .postgres(let target) = try HubStoreOptions(store: store, database: database, schema: schema).open() else { return }
+            do {
+                let report = try target.copy(from: source, credentials: try source.issuedCredentials())
+                print("copied \(report.changes) changes, \(report.records) records and \(report.credentials) credentials into schema \(schema)")
+            } catch let error as PostgresSyncStore.Failure {
+                throw CLIError("\(error.code): \(error.description)")
+            }
+        }
     }
 
     /// `tianzhang hub digest`: the state digest of a scope, to compare with a node's.
     struct Digest: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "digest", abstract: "Print the state digest of a township (or the county).")
-        @Option(help: "The hub store (SQLite file).") var store = "hub.sqlite"
+        @OptionGroup var hubStore: HubStoreOptions
         @Option(help: "A township code, or a county code.") var scope: String
         func run() throws {
             let code = try DivisionCode(scope)
             let jurisdiction: Jurisdiction = code.level == .county ? .county(code) : .township(code)
-            print(try SQLiteReplicaStore(path: store).read { try SyncEngine().digest(of: jurisdiction, in: $0) })
+            print(try hubStore.open().sync.read { try SyncEngine().digest(of: jurisdiction, in: $0) })
         }
     }
 }

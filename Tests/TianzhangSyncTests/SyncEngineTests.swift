@@ -218,26 +218,6 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
     }
 }
 
-/// The PostgreSQL server of the test run: `TIANZHANG_TEST_POSTGRES` (a postgres:// URL), set by
-/// `scripts/test.sh` after it starts a throwaway cluster. `TIANZHANG_REQUIRE_POSTGRES=1` (also set by
-/// the script) turns a missing server into failures instead of fewer test cases.
-enum TestPostgres {
-    static let environment = ProcessInfo.processInfo.environment
-    static var enabled: Bool { environment["TIANZHANG_TEST_POSTGRES"] != nil || environment["TIANZHANG_REQUIRE_POSTGRES"] == "1" }
-
-    struct Missing: Error, CustomStringConvertible {
-        var description = "TIANZHANG_REQUIRE_POSTGRES=1 but TIANZHANG_TEST_POSTGRES is not set: run the suite with scripts/test.sh, which starts the server"
-    }
-
-    static func url() throws -> String {
-        guard let url = environment["TIANZHANG_TEST_POSTGRES"] else { throw Missing() }
-        return url
-    }
-
-    /// A schema name no other test uses.
-    static func freshSchema() -> String { "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20) }
-}
-
 extension Trio {
     func logLength(_ store: any SyncStore) throws -> Int {
         try store.read { try $0.logPage(after: 0, in: county, excluding: nil, limit: 1_000_000).entries.count }
