@@ -62,15 +62,8 @@ struct BenchCommand: AsyncParsableCommand {
         let catalog = try ReferenceData.landClasses()
         let engine = SyncEngine(configuration: .init(landClasses: catalog))
 
-        // One township of the real county with `parcels` parcels (25 villages).
-        let divisions = try ReferenceData.county("371312")
-        let township = divisions.townships[0]
-        let villages = 25
-        let perVillage = max(1, parcels / villages)
-        let generated = CountyGenerator(
-            configuration: .init(seed: 7, villagesPerTownship: villages...villages, parcelsPerVillage: perVillage...perVillage, casesPerTownship: 3),
-            landClasses: catalog
-        ).generate(county: CountyDivisions(county: divisions.county, townships: [township]))
+        let (generated, township) = try Self.township(parcels: parcels, catalog: catalog)
+        let villages = generated.villages.filter { $0.code.level == .village }.count
         figures.parcels = generated.parcels.count
         log("generated \(generated.parcels.count) parcels in \(villages) villages of \(township.code) \(township.name)")
 
@@ -179,6 +172,20 @@ struct BenchCommand: AsyncParsableCommand {
         | pull of \(pulled.received) changes | \(seconds(figures.pullSeconds)), \(rate(figures.pullChangesPerSecond)) changes/s, \(kib(figures.pullWireBytes)) |
         | sync of \(figures.slowChanges) changes at \(kbits) kbit/s, \(latency) ms | \(seconds(figures.slowSeconds)), \(kib(figures.slowWireBytes)), \(figures.slowRequests) requests; bound \(seconds(figures.slowBoundSeconds)) → \(String(format: "%.2f", figures.slowToBound))× the bound |
         """)
+    }
+
+    /// One township of the real county 371312 with about `parcels` parcels in 25 villages (seed 7): the
+    /// data every benchmark runs on.
+    static func township(parcels: Int, catalog: LandClassCatalog) throws -> (GeneratedCounty, Division) {
+        let divisions = try ReferenceData.county("371312")
+        let township = divisions.townships[0]
+        let villages = 25
+        let perVillage = max(1, parcels / villages)
+        let generated = CountyGenerator(
+            configuration: .init(seed: 7, villagesPerTownship: villages...villages, parcelsPerVillage: perVillage...perVillage, casesPerTownship: 3),
+            landClasses: catalog
+        ).generate(county: CountyDivisions(county: divisions.county, townships: [township]))
+        return (generated, township)
     }
 
     func log(_ line: String) { FileHandle.standardError.write(Data("bench: \(line)\n".utf8)) }

@@ -14,7 +14,7 @@ func creationFields<T: Encodable>(of value: T, type: RecordType) -> [String: Fie
 
 /// Records a generated or imported county at the hub through the sync engine, in one transaction, so
 /// everything syncs down to the townships.
-func recordAtHub(_ store: SQLiteReplicaStore, engine: SyncEngine, hub: ReplicaID, county: DivisionCode, parcels: [Parcel], cases: [EnforcementCase] = [],
+func recordAtHub(_ store: any SyncStore, engine: SyncEngine, hub: ReplicaID, county: DivisionCode, parcels: [Parcel], cases: [EnforcementCase] = [],
                  chiefs: [FieldChief] = [], divisions: [Division] = [], now: Int64) throws {
     try store.write { tx in
         try engine.open(replica: hub, jurisdiction: .county(county), in: tx)
