@@ -103,6 +103,36 @@ def geodiff_figures(folder, base, edits, rebase_a, rebase_b):
     return {"raw": raw, "gzip": zipped, "apply": apply_rate, "rebase": rebase_rate}
 
 
+def geodiff_rebase_with_text_ids(folder, base, rebase_a, rebase_b):
+    """Whether geodiff's rebase gives the expected rows when the table's key is the parcel's text id
+    (as parcels are keyed in practice): every row keeps the other side's edits unless the local side
+    edited it too. Returns (wrong rows, rows checked, error or None)."""
+    import pygeodiff
+    g = pygeodiff.GeoDiff()
+    paths = {name: os.path.join(folder, f"gdt-{name}.sqlite") for name in ("base", "their", "mine")}
+    create(paths["base"], base, integer_key=False).close()
+    for name, edit_set in (("their", rebase_a), ("mine", rebase_b)):
+        shutil.copy(paths["base"], paths[name])
+        db = sqlite3.connect(paths[name])
+        apply_edits(db, edit_set)
+        db.close()
+    try:
+        g.rebase(paths["base"], paths["their"], paths["mine"], os.path.join(folder, "gdt-conflicts.json"))
+    except Exception as error:  # geodiff refuses or fails: not correct either
+        return None, 0, str(error).splitlines()[0][:80]
+    expected = {row["id"]: row["note"] for row in base}
+    for edit in rebase_a:
+        expected[edit["id"]] = edit["note"]
+    for edit in rebase_b:
+        expected[edit["id"]] = edit["note"]
+    db = sqlite3.connect(paths["mine"])
+    got = dict(db.execute("SELECT id, note FROM parcel"))
+    db.close()
+    touched = {e["id"] for e in rebase_a} | {e["id"] for e in rebase_b}
+    wrong = sum(1 for key in touched if got.get(key) != expected[key])
+    return wrong, len(touched), None
+
+
 def node_peak_memory(tool, folder):
     """A node's peak RSS (MiB) while it bootstraps the township from a `hub serve` process on the base hub."""
     hub = os.path.join(folder, "hub-base.sqlite")
@@ -174,6 +204,9 @@ def main():
                 gd_per_change = gd["gzip"] / len(edits)
                 print(f"| | … next to geodiff's changeset (raw {gd['raw'] / len(edits):.1f} B, gzip) | {wire:.1f} | {gd_per_change:.1f} | {wire / gd_per_change:.2f}× | ≤ 0.6× |")
             merge = ours["mergePerSecond"]
+            wrong, checked, error = geodiff_rebase_with_text_ids(folder, base, rebase_a, rebase_b)
+            verdict = f"fails: {error}" if error else f"{wrong:,} of {checked:,} rows wrong"
+            print(f"| concurrent, rows keyed by their text id | rebase correct? | every row as the rules say (`merge` and golden vectors) | geodiff: {verdict} | — | correct |")
             print(f"| concurrent ({ours['mergeChanges']:,} edits onto {len(rebase_a):,}, {ours['mergeConflicts']:,} conflicting) | conflict merge, changes/s | {fmt(merge)} | geodiff rebase {fmt(gd['rebase'])} | {merge / gd['rebase']:.2f}× | ≥ 10× |")
             if size == sizes[-1]:
                 peak, received, seconds, status = node_peak_memory(args.tool, folder)

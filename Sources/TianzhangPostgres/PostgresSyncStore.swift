@@ -100,6 +100,8 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     enum Bind {
         case text(String?)
         case int(Int64)
+        case texts([String])
+        case ints([Int64])
     }
 
     /// Runs one statement and waits for all its rows.
@@ -111,6 +113,8 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
             case .text(let text?): try bindings.append(text)
             case .text(nil): bindings.appendNull()
             case .int(let number): try bindings.append(number)
+            case .texts(let texts): try bindings.append(texts)
+            case .ints(let numbers): try bindings.append(numbers)
             }
         }
         let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
@@ -174,7 +178,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         try execute(begin)
         do {
             if ordered { try execute("SELECT pg_advisory_xact_lock($1)", [.int(Self.logLock)]) }
-            let result = try body(PostgresSyncTransaction(store: self))
+            let transaction = PostgresSyncTransaction(store: self, buffered: ordered)
+            let result = try body(transaction)
+            try transaction.flush()
             try execute("COMMIT")
             return result
         } catch {

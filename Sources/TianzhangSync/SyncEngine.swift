@@ -217,6 +217,7 @@ public struct SyncEngine: Sendable {
             }
             receipts[change.origin] = receipt
         }
+        try tx.prefetch(records: request.changes.compactMap(\.key), changes: request.changes.map(\.id))
         for change in request.changes {
             if let entry = try tx.logEntry(change.id) {
                 results.append(entry.delivery == .rejected

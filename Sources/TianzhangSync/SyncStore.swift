@@ -87,6 +87,11 @@ public protocol SyncTransaction {
 
     func checkpoint(peer: String) throws -> UInt64
     func saveCheckpoint(peer: String, cursor: UInt64) throws
+
+    /// A hint that the records and changes of a batch are about to be read: a store whose every
+    /// statement is a network round trip (PostgreSQL) reads them in a few statements instead of a few
+    /// per change. Reads must give the same answers with or without it.
+    func prefetch(records: [RecordKey], changes: [ChangeID]) throws
 }
 
 /// A store that runs closures in transactions.
@@ -98,6 +103,9 @@ public protocol SyncStore: Sendable {
 }
 
 extension SyncTransaction {
+    /// Stores whose reads are cheap ignore the hint.
+    public func prefetch(records: [RecordKey], changes: [ChangeID]) throws {}
+
     /// Stores that cannot count cheaply give no estimate.
     public func logCount(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?) throws -> Int? { nil }
 }
