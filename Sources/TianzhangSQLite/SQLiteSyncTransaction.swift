@@ -46,6 +46,12 @@ struct SQLiteSyncTransaction: SyncTransaction {
             .sorted { $0.key < $1.key }
     }
 
+    func forEachRecordState(in jurisdiction: Jurisdiction, _ body: (RecordState) throws -> Void) throws {
+        let (clause, arguments) = Self.scopeFilter(jurisdiction, column: "scope")
+        let states = try String.fetchCursor(db, sql: "SELECT state FROM record_state WHERE \(clause)", arguments: arguments)
+        while let text = try states.next() { try body(try JSON.decode(RecordState.self, text)) }
+    }
+
     /// SQL for "the scope lies in this jurisdiction" on an indexed text column.
     static func scopeFilter(_ jurisdiction: Jurisdiction, column: String) -> (String, StatementArguments) {
         switch jurisdiction {

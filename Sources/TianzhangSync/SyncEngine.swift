@@ -485,7 +485,9 @@ public struct SyncEngine: Sendable {
 
     /// Every conflict on records in `jurisdiction`, open ones first.
     public func conflicts(in jurisdiction: Jurisdiction, in tx: any SyncTransaction) throws -> [Conflict] {
-        try tx.recordStates(in: jurisdiction).flatMap(\.conflicts).sorted { ($0.status == .open ? 0 : 1, $0.id) < ($1.status == .open ? 0 : 1, $1.id) }
+        var found: [Conflict] = []
+        try tx.forEachRecordState(in: jurisdiction) { found += $0.conflicts }
+        return found.sorted { ($0.status == .open ? 0 : 1, $0.id) < ($1.status == .open ? 0 : 1, $1.id) }
     }
 
     /// Where one of this replica's changes stands.

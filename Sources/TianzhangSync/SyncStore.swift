@@ -63,6 +63,9 @@ public protocol SyncTransaction {
     func deleteRecordState(_ key: RecordKey) throws
     /// Every record state whose scope lies in `jurisdiction`, in key order.
     func recordStates(in jurisdiction: Jurisdiction) throws -> [RecordState]
+    /// The same states one at a time, in no particular order, without holding them all in memory (a
+    /// township of 100,000 parcels is ~600 MB of decoded states).
+    func forEachRecordState(in jurisdiction: Jurisdiction, _ body: (RecordState) throws -> Void) throws
 
     func logEntry(_ id: ChangeID) throws -> LogEntry?
     /// Appends a change; returns its new log sequence.
@@ -103,6 +106,11 @@ public protocol SyncStore: Sendable {
 }
 
 extension SyncTransaction {
+    /// Stores that cannot stream hand over the whole list.
+    public func forEachRecordState(in jurisdiction: Jurisdiction, _ body: (RecordState) throws -> Void) throws {
+        for state in try recordStates(in: jurisdiction) { try body(state) }
+    }
+
     /// Stores whose reads are cheap ignore the hint.
     public func prefetch(records: [RecordKey], changes: [ChangeID]) throws {}
 
