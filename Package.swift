@@ -47,6 +47,8 @@ let package = Package(
             name: "TianzhangPostgres",
             dependencies: ["TianzhangDomain", "TianzhangSync", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
+        // Test-only: the trait that makes thread-blocking tests take turns (Tests/ only; links Swift Testing).
+        .target(name: "TianzhangTestGate"),
         // The test world as a library: seeded simulation of many replicas with faults.
         .target(name: "TianzhangTesting", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore"]),
         // The system libcurl (libcurl4-openssl-dev), for the node's HTTP client.
@@ -91,16 +93,16 @@ let package = Package(
         .testTarget(
             name: "TianzhangSyncTests",
             dependencies: [
-                "TianzhangSync", "TianzhangStore", "TianzhangTesting", "TianzhangSQLite", "TianzhangPostgres",
+                "TianzhangSync", "TianzhangStore", "TianzhangTesting", "TianzhangTestGate", "TianzhangSQLite", "TianzhangPostgres",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: []
         ),
         .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangReference"]),
         .testTarget(name: "TianzhangSeedTests", dependencies: ["TianzhangSeed", "TianzhangReference"]),
-        .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain", "TianzhangTesting"]),
-        .testTarget(name: "TianzhangPatrolTests", dependencies: ["TianzhangPatrol", "TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting"]),
-        .testTarget(name: "TianzhangHTTPTests", dependencies: ["TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting"]),
+        .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain", "TianzhangTesting", "TianzhangTestGate"]),
+        .testTarget(name: "TianzhangPatrolTests", dependencies: ["TianzhangPatrol", "TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting", "TianzhangTestGate"]),
+        .testTarget(name: "TianzhangHTTPTests", dependencies: ["TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting", "TianzhangTestGate"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,8 +3,9 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import TianzhangTestGate
 
-@Suite("Command line: alerts", .serialized)
+@Suite("Command line: alerts", .serialized, .blocksAThread)
 struct AlertImportCLITests {
     /// A feature of a patch file as the province sends it.
     func feature(_ id: Int?, geometry: [String: Any], date: String = "2023-07-04") -> [String: Any] {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangTesting
 
 /// Runs the real `tianzhang` executable (built with the tests) and checks its output and exit code.
@@ -17,7 +18,7 @@ enum CLI {
     }
 }
 
-@Suite("Command line", .serialized)
+@Suite("Command line", .serialized, .blocksAThread)
 struct CLITests {
     @Test("seed 371312 writes every real township; the GeoJSON imports into a hub and re-imports as already present")
     func seedAndImport() throws {
@@ -97,7 +98,7 @@ struct CLITests {
     }
 }
 
-@Suite("Hub and node processes on loopback", .serialized)
+@Suite("Hub and node processes on loopback", .serialized, .blocksAThread)
 struct ProcessTests {
     @Test("a real hub process and a node process: enrol, bootstrap, offline edits, sync, equal digests; a revoked node is refused")
     func hubAndNode() throws {

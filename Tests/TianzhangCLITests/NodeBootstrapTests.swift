@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangTesting
 
-@Suite("Township node bootstrap: progress, and resuming after a cut link and a killed process", .serialized)
+@Suite("Township node bootstrap: progress, and resuming after a cut link and a killed process", .serialized, .blocksAThread)
 struct NodeBootstrapTests {
     @Test("a node killed with SIGKILL mid-bootstrap behind a cutting, slow link resumes where it stopped and ends with the hub's digest")
     func bootstrapResumesAfterKill() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangTesting
 
 /// Reads one value from an SQLite store with Python's sqlite3 (an independent reader); `?` parameters.
@@ -84,7 +85,7 @@ final class NodeWorld {
     }
 }
 
-@Suite("Township node: offline case work, conflicts and rejected changes from the command line", .serialized)
+@Suite("Township node: offline case work, conflicts and rejected changes from the command line", .serialized, .blocksAThread)
 struct NodeWorkTests {
     @Test("a case created, assigned, evidenced and moved with no hub running syncs whole when the hub is back; bad input gets its code")
     func offlineWorkThenSync() throws {

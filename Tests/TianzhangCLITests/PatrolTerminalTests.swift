@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangTesting
 
 /// A terminal under tmux: the interactive client is driven with send-keys and read with capture-pane.
@@ -41,7 +42,7 @@ final class TmuxSession {
     }
 }
 
-@Suite("The terminal patrol client, driven in a real terminal (tmux)", .serialized)
+@Suite("The terminal patrol client, driven in a real terminal (tmux)", .serialized, .blocksAThread)
 struct PatrolTerminalTests {
     /// A point inside a parcel of the seed: the mean of its ring (the generated parcels are convex).
     func inside(_ parcel: String, geojson: URL) throws -> (Double, Double) {

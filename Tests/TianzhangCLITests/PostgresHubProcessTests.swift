@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangTesting
 
 /// Counts with `psql` (PostgreSQL's own client: an independent reader of the hubs' database).
@@ -8,7 +9,7 @@ func psqlCount(_ sql: String) throws -> Int {
     return Int(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
 }
 
-@Suite("Two hub processes on one PostgreSQL database, with township nodes syncing through either", .serialized, .enabled(if: TestPostgres.enabled))
+@Suite("Two hub processes on one PostgreSQL database, with township nodes syncing through either", .serialized, .blocksAThread, .enabled(if: TestPostgres.enabled))
 struct PostgresHubProcessTests {
     @Test("a SQLite hub moved to PostgreSQL; three townships push through two hub processes at once while another office of a township pulls: all converge, nothing skipped or duplicated")
     func twoHubProcesses() throws {

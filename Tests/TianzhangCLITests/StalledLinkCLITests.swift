@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangTesting
 
-@Suite("A node process behind a link that stalls", .serialized)
+@Suite("A node process behind a link that stalls", .serialized, .blocksAThread)
 struct StalledLinkCLITests {
     let township = "371312004"
 

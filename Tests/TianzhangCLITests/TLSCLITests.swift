@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangTesting
 
-@Suite("https between real hub and node processes, with the county CA pinned", .serialized)
+@Suite("https between real hub and node processes, with the county CA pinned", .serialized, .blocksAThread)
 struct TLSCLITests {
     let township = "371312001"
 

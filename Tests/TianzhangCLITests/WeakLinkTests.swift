@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangTesting
 
 /// A running `tianzhang hub serve` process.
@@ -30,7 +31,7 @@ func sqlCount(_ store: URL, _ sql: String) throws -> Int {
     return Int(text) ?? -1
 }
 
-@Suite("Weak links, for real: hub and node processes behind a fault-injecting proxy", .serialized)
+@Suite("Weak links, for real: hub and node processes behind a fault-injecting proxy", .serialized, .blocksAThread)
 struct WeakLinkTests {
     let townships = ["371312001", "371312004", "371312005"]
 

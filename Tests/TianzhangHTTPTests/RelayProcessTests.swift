@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangDomain
 import TianzhangHTTP
 import TianzhangSQLite
@@ -147,7 +148,7 @@ struct Patrol {
     func entry(_ id: ChangeID) throws -> LogEntry? { try store.read { try $0.logEntry(id) } }
 }
 
-@Suite("A node serves its patrols: real hub and node processes on loopback", .serialized)
+@Suite("A node serves its patrols: real hub and node processes on loopback", .serialized, .blocksAThread)
 struct RelayProcessTests {
     @Test("a patrol syncs through a node process: its check-in reaches the county with its origin, the receipt comes back, it holds only its villages, writes outside them are refused; revoked, it keeps only its undelivered work")
     func patrolThroughNode() async throws {

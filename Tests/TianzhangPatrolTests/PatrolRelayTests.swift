@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TianzhangTestGate
 import TianzhangDomain
 import TianzhangHTTP
 import TianzhangPatrol
@@ -69,7 +70,7 @@ final class RelayWorld: @unchecked Sendable {
     }
 }
 
-@Suite("A patrol device through a township node, over real HTTP", .serialized)
+@Suite("A patrol device through a township node, over real HTTP", .serialized, .blocksAThread)
 struct PatrolRelayTests {
     @Test("a report made offline reaches the hub through a node that was itself offline for a while; the device stays its origin and its photo arrives whole",
           arguments: [11, 29, 47] as [UInt64])

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TianzhangTestGate
 import TianzhangDomain
 import TianzhangPostgres
 import TianzhangStore
@@ -9,7 +10,7 @@ import TianzhangTesting
 
 /// Several hub processes on one PostgreSQL database: each hub is a `PostgresSyncStore` with its own
 /// connection (as each hub process has), all on one schema.
-@Suite("PostgreSQL: several hubs on one database", .serialized, .enabled(if: TestPostgres.enabled))
+@Suite("PostgreSQL: several hubs on one database", .serialized, .blocksAThread, .enabled(if: TestPostgres.enabled))
 struct PostgresHubTests {
     let engine = SyncEngine()
     let county = Jurisdiction.county(try! DivisionCode("371312"))
