@@ -30,17 +30,19 @@ extension PostgresSyncStore {
             var cursor: UInt64 = 0
             while true {
                 let page = try source.read { try $0.logPage(after: cursor, in: .county(county), excluding: nil, limit: 2_000) }
-                for entry in page.entries {
-                    try tx.appendLog(entry)
-                    report.changes += 1
-                }
+                for entry in page.entries { tx.appendCopied(entry) }
+                report.changes += page.entries.count
+                try tx.flush()
                 cursor = page.scannedThrough
                 if !page.more { break }
             }
             try tx.rows("SELECT setval('\(schema).change_log_seq', GREATEST(COALESCE((SELECT MAX(seq) FROM \(schema).change_log), 0), 1))")
-            for state in try source.read({ try $0.recordStates(in: .county(county)) }) {
-                try tx.saveRecordState(state)
-                report.records += 1
+            try source.read { source in
+                try source.forEachRecordState(in: .county(county)) { state in
+                    try tx.saveRecordState(state)
+                    report.records += 1
+                    if report.records % 2_000 == 0 { try tx.flush() }
+                }
             }
             for credential in credentials {
                 try tx.rows("INSERT INTO \(schema).credential (token_hash, replica, jurisdiction, issued_at, revoked_at) VALUES ($1, $2, $3, $4, $5)", [
@@ -51,20 +53,5 @@ extension PostgresSyncStore {
             }
             return report
         }
-    }
-}
-
-extension PostgresSyncTransaction {
-    /// Appends an entry with its own sequence number (a copy keeps the source's numbering).
-    func appendLog(_ entry: LogEntry) throws {
-        let change = entry.change
-        try rows("""
-            INSERT INTO \(schema).change_log (seq, origin, origin_seq, record_type, record_id, scope, delivery, rejection, amended_by, body)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-            """, [
-                .int(Int64(entry.seq)), .text(change.origin.rawValue), .int(Int64(change.id.seq)), .text(change.recordTypeName), .text(change.recordID),
-                .text(change.scope.rawValue), .text(entry.delivery.rawValue), .text(try entry.rejection.map(StoredJSON.text)),
-                .text(entry.amendedBy?.description), .text(try StoredJSON.text(change)),
-            ])
     }
 }

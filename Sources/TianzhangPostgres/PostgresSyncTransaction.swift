@@ -75,6 +75,8 @@ final class PostgresSyncTransaction: SyncTransaction {
                 ON CONFLICT (record_type, record_id) DO UPDATE SET scope = excluded.scope, state = excluded.state
                 """, [.texts(saved.map(\.key.type.rawValue)), .texts(saved.map(\.key.id)), .texts(saved.map(\.scope.rawValue)),
                       .texts(try saved.map { try StoredJSON.text($0) })])
+            // Written: the database answers from now on (keeps a long transaction, such as a copy, small).
+            for key in dirtyStates { states[key] = nil }
             dirtyStates = []
         }
         if !deletedStates.isEmpty {
@@ -227,6 +229,12 @@ final class PostgresSyncTransaction: SyncTransaction {
         pendingLog.append(entry)
         entriesByID[change.id] = .some(entry)
         return UInt64(seq)
+    }
+
+    /// Queues an entry with its own sequence number (a copy keeps the source's numbering); written set-wise at the next flush.
+    func appendCopied(_ entry: LogEntry) {
+        pendingIndex[entry.change.id] = pendingLog.count
+        pendingLog.append(entry)
     }
 
     func updateLog(_ entry: LogEntry) throws {
