@@ -59,7 +59,7 @@ public final class SyncClient: Sendable {
 
     public let baseURL: URL
     public let options: Options
-    let credential: String
+    public let credential: String
     let easy = CurlEasy()
 
     /// - Parameters:

@@ -164,7 +164,8 @@ public struct SyncRunner: Sendable {
             let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: sizes.page, estimate: report.estimatedTotal == nil ? true : nil))
             sizes.page = min(pageChangesMax, sizes.page * 2)
             report.bytesReceived += (try? Wire.encoder.encode(page).count) ?? 0
-            let summary = try store.write { try engine.apply(page, from: "hub", physicalNow: clock(), in: $0) }
+            let keys = try pulledOriginKeys(page)
+            let summary = try store.write { try engine.apply(page, from: "hub", originKeys: { keys[$0] ?? .notChecked }, physicalNow: clock(), in: $0) }
             report.received += summary.applied
             if report.estimatedTotal == nil, let remaining = page.remaining { report.estimatedTotal = report.received + remaining }
             report.confirmedAtCounty += summary.confirmedAtCounty
@@ -173,6 +174,26 @@ public struct SyncRunner: Sendable {
             observe(.pull, report, nil)
             if !page.more { return }
         }
+    }
+}
+
+extension SyncRunner {
+    /// The keys this replica checks a pulled page's changes against (SPEC §2.7): the county's, carried
+    /// in the credential it issued; patrols', from the `enrolment` records this replica holds. Changes of
+    /// other origins (another township's node) are not checked here: the hub checked them on the way in.
+    func pulledOriginKeys(_ page: PullResponse) throws -> [ReplicaID: OriginKeys] {
+        var keys: [ReplicaID: OriginKeys] = [:]
+        for origin in Set(page.changes.map(\.origin)) {
+            switch origin.kind {
+            case .hub:
+                if let key = Credential.hubPublicKey(in: client.credential) { keys[origin] = .keys([key]) }
+            case .patrol:
+                if case .keys(let known) = try store.patrolKeys(of: origin) { keys[origin] = .keys(known) }
+            case .node:
+                break
+            }
+        }
+        return keys
     }
 }
 

@@ -52,7 +52,15 @@ public struct IllegalTransition: Error, Hashable, Sendable, CustomStringConverti
         case reopenNotAllowedForRole = "reopen_not_allowed_for_role"
         /// Setting the status it already has.
         case sameStatus = "same_status"
+        /// A step that does not stay in the case's round, or a re-open that does not start the next one.
+        case wrongRound = "wrong_round"
+        /// A later stage that rests on another decision than the one it moves from.
+        case changesDecision = "changes_decision"
     }
+
+    /// The round numbers involved, for `wrongRound`.
+    public var fromRound = 0
+    public var toRound = 0
 
     public var description: String {
         let edge = "\(from.rawValue) → \(to.rawValue)"
@@ -66,12 +74,19 @@ public struct IllegalTransition: Error, Hashable, Sendable, CustomStringConverti
             return "Illegal transition \(edge) by \(role.rawValue): only the county or a township office re-opens a closed case."
         case .sameStatus:
             return "Illegal transition \(edge): the case is already \(from.rawValue)."
+        case .wrongRound:
+            let (a, b) = (fromRound, toRound)
+            return from == .closed && to == .reported
+                ? "Illegal transition \(edge) from round \(a) to round \(b): a re-open starts round \(a + 1)."
+                : "Illegal transition \(edge) from round \(a) to round \(b): only a re-open of a closed case starts a new round."
+        case .changesDecision:
+            return "Illegal transition \(edge): a later stage keeps the decision it rests on."
         }
     }
 
     /// The same refusal as a wire-stable validation error (`illegal_transition` / `not_authorized`).
     public var validationError: ValidationError {
-        let code: ValidationError.Code = reason == .notAnEdge || reason == .sameStatus ? .illegalTransition : .notAuthorized
+        let code: ValidationError.Code = reason == .closingIsCountyOnly || reason == .reopenNotAllowedForRole ? .notAuthorized : .illegalTransition
         return ValidationError(code, description, field: "status")
     }
 }
@@ -105,5 +120,28 @@ public enum CaseWorkflow {
         if from == .closed && role == .patrol {
             throw IllegalTransition(from: from, to: to, role: role, reason: .reopenNotAllowedForRole)
         }
+    }
+
+    /// Checks a transition with its rounds and decision lines, as a receiver does for a change from
+    /// below (Protocol/WORKFLOW.md). - Returns: `nil` when it is legal, else the refusal.
+    public static func refusal(
+        from: CaseStatus, fromRound: Int, fromLine: CaseStatus?, to: CaseStatus, toRound: Int, toLine: CaseStatus?, by role: ActorRole
+    ) -> ValidationError? {
+        do throws(IllegalTransition) {
+            try check(from: from, to: to, by: role)
+        } catch {
+            return error.validationError
+        }
+        let reopen = from == .closed && to == .reported
+        if toRound != (reopen ? fromRound + 1 : fromRound) {
+            var refusal = IllegalTransition(from: from, to: to, role: role, reason: .wrongRound)
+            refusal.fromRound = fromRound
+            refusal.toRound = toRound
+            return refusal.validationError
+        }
+        if !reopen, !to.isDecision, let fromLine, toLine != fromLine {
+            return IllegalTransition(from: from, to: to, role: role, reason: .changesDecision).validationError
+        }
+        return nil
     }
 }

@@ -14,23 +14,31 @@ public struct CredentialAuthority: Sendable {
     /// The jurisdiction this server grants an origin (the county's view at the hub; the synced
     /// `enrolment` records at a node), to check the changes a sender relays.
     public var originJurisdiction: @Sendable (ReplicaID) throws -> Jurisdiction?
+    /// The signing keys the county enrolled for an origin (SPEC §2.7): every change pushed here is
+    /// checked against them.
+    public var originKeys: @Sendable (ReplicaID) throws -> OriginKeys
 
     public init(name: String, enrolment: @escaping @Sendable (String) throws -> Enrolment?,
-                originJurisdiction: @escaping @Sendable (ReplicaID) throws -> Jurisdiction?) {
+                originJurisdiction: @escaping @Sendable (ReplicaID) throws -> Jurisdiction?,
+                originKeys: @escaping @Sendable (ReplicaID) throws -> OriginKeys) {
         self.name = name
         self.enrolment = enrolment
         self.originJurisdiction = originJurisdiction
+        self.originKeys = originKeys
     }
 
     /// The hub: the credentials it issued (its `credential` table).
     public static func hub(_ store: SQLiteReplicaStore) -> CredentialAuthority {
-        CredentialAuthority(name: "the county hub", enrolment: { try store.enrolment(forSecret: $0) }, originJurisdiction: { try store.jurisdiction(of: $0) })
+        CredentialAuthority(name: "the county hub", enrolment: { try store.enrolment(forSecret: $0) }, originJurisdiction: { try store.jurisdiction(of: $0) },
+                            originKeys: { try store.originKeys(of: $0) })
     }
 
     /// A township node: the patrol credentials the county issued, as synced down in `enrolment`
     /// records; works with the hub offline. A revocation takes effect once the node has synced it.
+    /// A node is pushed to only by its patrols, each with its own changes.
     public static func node(_ store: SQLiteReplicaStore, replica: ReplicaID) -> CredentialAuthority {
-        CredentialAuthority(name: "node \(replica)", enrolment: { try store.patrolEnrolment(forSecret: $0) }, originJurisdiction: { try store.patrolJurisdiction(of: $0) })
+        CredentialAuthority(name: "node \(replica)", enrolment: { try store.patrolEnrolment(forSecret: $0) }, originJurisdiction: { try store.patrolJurisdiction(of: $0) },
+                            originKeys: { $0.kind == .patrol ? try store.patrolKeys(of: $0) : .unknown })
     }
 }
 
@@ -141,10 +149,16 @@ public struct ReplicaServer: Sendable {
         }
         // This server's view of every origin in the batch, read before the write transaction.
         var origins: [ReplicaID: Jurisdiction] = [:]
-        for origin in Set(push.changes.map(\.origin)) { origins[origin] = try authority.originJurisdiction(origin) }
+        var keys: [ReplicaID: OriginKeys] = [:]
+        for origin in Set(push.changes.map(\.origin)) {
+            origins[origin] = try authority.originJurisdiction(origin)
+            keys[origin] = origin.kind == .hub ? .notChecked : try authority.originKeys(origin)
+        }
         let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
         let now = clock()
-        return try store.write { tx in try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, physicalNow: now, in: tx) }
+        return try store.write { tx in
+            try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, originKeys: { keys[$0] ?? .unknown }, physicalNow: now, in: tx)
+        }
     }
 
     /// Serves a pull page within the puller's jurisdiction.

@@ -13,7 +13,7 @@ extension PatrolClient {
     /// - Throws: `SyncClientError` (the upstream refused the credential, or the link failed), `PatrolError`.
     public func enrol(upstream: URL, credential: String, replica: ReplicaID, person: String, options: SyncClient.Options = .init()) async throws {
         let hello = try await SyncClient(baseURL: upstream, credential: credential, options: options).hello(HelloRequest(replica: replica))
-        try adopt(replica: replica, jurisdiction: hello.jurisdiction, person: person)
+        try adopt(replica: replica, jurisdiction: hello.jurisdiction, person: person, credential: credential)
         try store.setSetting(Self.upstreamURLSetting, upstream.absoluteString)
         try store.setSetting(Self.upstreamCredentialSetting, credential)
     }

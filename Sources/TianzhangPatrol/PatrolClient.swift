@@ -118,9 +118,10 @@ public final class PatrolClient: Sendable {
     }
 
     /// Binds the store to a replica and its villages (after `hello` answered them).
-    public func adopt(replica: ReplicaID, jurisdiction: Jurisdiction, person: String) throws {
+    /// - Parameter credential: the credential the county issued; the device signs its changes with the key derived from it.
+    public func adopt(replica: ReplicaID, jurisdiction: Jurisdiction, person: String, credential: String? = nil) throws {
         guard replica.kind == .patrol else { throw PatrolError(.invalidValue, "\(replica) is not a patrol device id (patrol:NAME).") }
-        try store.write { tx in _ = try engine.open(replica: replica, jurisdiction: jurisdiction, in: tx) }
+        try store.write { tx in _ = try engine.open(replica: replica, jurisdiction: jurisdiction, credential: credential, in: tx) }
         try store.setSetting("patrol.person", person)
     }
 

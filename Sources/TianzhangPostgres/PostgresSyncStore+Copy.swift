@@ -45,9 +45,9 @@ extension PostgresSyncStore {
                 }
             }
             for credential in credentials {
-                try tx.rows("INSERT INTO \(schema).credential (token_hash, replica, jurisdiction, issued_at, revoked_at) VALUES ($1, $2, $3, $4, $5)", [
+                try tx.rows("INSERT INTO \(schema).credential (token_hash, replica, jurisdiction, issued_at, revoked_at, public_key) VALUES ($1, $2, $3, $4, $5, $6)", [
                     .text(credential.tokenHash), .text(credential.replica.rawValue), .text(try StoredJSON.text(credential.jurisdiction)),
-                    .int(credential.issuedAt), credential.revokedAt.map { .int($0) } ?? .text(nil),
+                    .int(credential.issuedAt), credential.revokedAt.map { .int($0) } ?? .text(nil), .text(credential.publicKey),
                 ])
                 report.credentials += 1
             }

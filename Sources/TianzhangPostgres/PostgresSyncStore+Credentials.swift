@@ -9,15 +9,24 @@ extension PostgresSyncStore {
     /// Issues a credential bound to a replica and a jurisdiction; returns the secret (shown once; only
     /// its SHA-256 is stored). A patrol credential also gets its `enrolment` record, in the same transaction.
     public func enrol(_ replica: ReplicaID, jurisdiction: Jurisdiction, now: Int64) throws -> String {
-        var rng = SystemRandomNumberGenerator()
-        let secret = Credential.generate(using: &rng)
         try transaction(begin: "BEGIN", ordered: orderedCommits) { tx in
-            try tx.rows("INSERT INTO \(schema).credential (token_hash, replica, jurisdiction, issued_at) VALUES ($1, $2, $3, $4)", [
-                .text(Credential.hash(secret)), .text(replica.rawValue), .text(try StoredJSON.text(jurisdiction)), .int(now),
+            let (secret, publicKey) = try SyncEngine().issueCredential(replica: replica, jurisdiction: jurisdiction, now: now, in: tx)
+            try tx.rows("INSERT INTO \(schema).credential (token_hash, replica, jurisdiction, issued_at, public_key) VALUES ($1, $2, $3, $4, $5)", [
+                .text(Credential.hash(secret)), .text(replica.rawValue), .text(try StoredJSON.text(jurisdiction)), .int(now), .text(publicKey),
             ])
-            try SyncEngine().recordPatrolEnrolment(hash: Credential.hash(secret), replica: replica, jurisdiction: jurisdiction, now: now, in: tx)
+            return secret
         }
-        return secret
+    }
+
+    /// What the county knows of an origin's signing keys, from every credential it issued to it.
+    public func originKeys(of replica: ReplicaID) throws -> OriginKeys {
+        OriginKeys.of(try transaction(begin: "BEGIN READ ONLY", ordered: false) { tx in
+            try tx.rows("SELECT public_key, jurisdiction FROM \(schema).credential WHERE replica = $1 ORDER BY issued_at, token_hash", [.text(replica.rawValue)])
+                .map { row in
+                    let (publicKey, jurisdiction) = try row.decode((String?, String).self)
+                    return (publicKey: publicKey, jurisdiction: try StoredJSON.decode(Jurisdiction.self, jurisdiction))
+                }
+        })
     }
 
     /// Revokes every credential of a replica. - Returns: how many were revoked.

@@ -159,6 +159,8 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
                 token_hash TEXT PRIMARY KEY, replica TEXT NOT NULL, jurisdiction TEXT NOT NULL, issued_at BIGINT NOT NULL, revoked_at BIGINT)
             """,
             "CREATE INDEX IF NOT EXISTS credential_replica ON \(schema).credential (replica)",
+            // Change signatures (SPEC §2.7): the public key of the credential's holder.
+            "ALTER TABLE \(schema).credential ADD COLUMN IF NOT EXISTS public_key TEXT",
         ]
     }
 

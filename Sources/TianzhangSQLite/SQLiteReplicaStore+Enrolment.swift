@@ -8,15 +8,21 @@ extension SQLiteReplicaStore {
     /// At a hub store, a patrol credential also gets its `enrolment` record (hash only), in the same
     /// transaction, so the township node serving the patrol can authenticate it.
     public func enrol(_ replica: ReplicaID, jurisdiction: Jurisdiction, now: Int64) throws -> String {
-        var rng = SystemRandomNumberGenerator()
-        let secret = Credential.generate(using: &rng)
         try writer.write { db in
+            let (secret, publicKey) = try SyncEngine().issueCredential(replica: replica, jurisdiction: jurisdiction, now: now, in: SQLiteSyncTransaction(db))
             try db.execute(
-                sql: "INSERT INTO credential (token_hash, replica, jurisdiction, issued_at) VALUES (?, ?, ?, ?)",
-                arguments: [Credential.hash(secret), replica.rawValue, try JSON.text(jurisdiction), now])
-            try Self.recordPatrolEnrolment(hash: Credential.hash(secret), replica: replica, jurisdiction: jurisdiction, now: now, in: db)
+                sql: "INSERT INTO credential (token_hash, replica, jurisdiction, issued_at, public_key) VALUES (?, ?, ?, ?, ?)",
+                arguments: [Credential.hash(secret), replica.rawValue, try JSON.text(jurisdiction), now, publicKey])
+            return secret
         }
-        return secret
+    }
+
+    /// What the county knows of an origin's signing keys, from every credential it issued to it.
+    public func originKeys(of replica: ReplicaID) throws -> OriginKeys {
+        OriginKeys.of(try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT public_key, jurisdiction FROM credential WHERE replica = ? ORDER BY issued_at, token_hash", arguments: [replica.rawValue])
+                .map { row in (publicKey: row["public_key"] as String?, jurisdiction: try JSON.decode(Jurisdiction.self, row["jurisdiction"] as String)) }
+        })
     }
 
     /// Revokes every credential of a replica. - Returns: how many were revoked.
@@ -62,9 +68,9 @@ extension SQLiteReplicaStore {
     /// Every credential this hub issued, live or revoked, oldest first.
     public func issuedCredentials() throws -> [IssuedCredential] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT token_hash, replica, jurisdiction, issued_at, revoked_at FROM credential ORDER BY issued_at, token_hash").map { row in
+            try Row.fetchAll(db, sql: "SELECT token_hash, replica, jurisdiction, issued_at, revoked_at, public_key FROM credential ORDER BY issued_at, token_hash").map { row in
                 IssuedCredential(tokenHash: row["token_hash"], replica: try ReplicaID(row["replica"]), jurisdiction: try JSON.decode(Jurisdiction.self, row["jurisdiction"]),
-                                 issuedAt: row["issued_at"], revokedAt: row["revoked_at"])
+                                 issuedAt: row["issued_at"], revokedAt: row["revoked_at"], publicKey: row["public_key"])
             }
         }
     }

@@ -31,6 +31,18 @@ extension SQLiteReplicaStore {
             .max { $0.issued < $1.issued }?.enrolment.jurisdiction
     }
 
+    /// What this node knows of a patrol's signing keys, from the synced `enrolment` records.
+    public func patrolKeys(of replica: ReplicaID) throws -> OriginKeys {
+        let states = try writer.read { db in
+            try String.fetchAll(db, sql: "SELECT state FROM record_state WHERE record_type = ?", arguments: [RecordType.enrolment.rawValue])
+        }.map { try JSON.decode(RecordState.self, $0) }
+        return OriginKeys.of(states
+            .compactMap { state in Self.enrolment(of: state).map { (enrolment: $0, state: state) } }
+            .filter { $0.enrolment.replica == replica }
+            .sorted { ($0.state.materialized["issuedAt"]?.numberValue ?? 0) < ($1.state.materialized["issuedAt"]?.numberValue ?? 0) }
+            .map { (publicKey: $0.state.materialized["publicKey"]?.stringValue, jurisdiction: $0.enrolment.jurisdiction) })
+    }
+
     static func enrolment(of state: RecordState) -> Enrolment? {
         let fields = state.materialized
         guard let replica = fields["replica"]?.stringValue.flatMap({ try? ReplicaID($0) }),

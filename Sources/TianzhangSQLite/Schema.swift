@@ -82,6 +82,10 @@ enum Schema {
                 CREATE INDEX enforcement_case_restore_by ON enforcement_case(status, restore_by);
                 """)
         }
+        migrator.registerMigration("v5-signing-keys") { db in
+            // Change signatures (SPEC §2.7): the public key of each credential's holder.
+            try db.execute(sql: "ALTER TABLE credential ADD COLUMN public_key TEXT")
+        }
         return migrator
     }
 }

@@ -12,16 +12,20 @@ public struct AdmissionContext: Sendable {
     public var existing: RecordState?
     /// The land-class list to check parcel classes against.
     public var landClasses: LandClassCatalog?
+    /// For a change that sets a case's status on top of earlier writes: the status values its base
+    /// names, as this receiver holds them (the case's "from" side of the transition; `nil`: not looked up).
+    public var baseStatuses: [WorkflowValue]?
 
     public init(
         writerJurisdiction: Jurisdiction, physicalNow: Int64, futureToleranceMilliseconds: Int64 = 5 * 60_000,
-        existing: RecordState? = nil, landClasses: LandClassCatalog? = nil
+        existing: RecordState? = nil, landClasses: LandClassCatalog? = nil, baseStatuses: [WorkflowValue]? = nil
     ) {
         self.writerJurisdiction = writerJurisdiction
         self.physicalNow = physicalNow
         self.futureToleranceMilliseconds = futureToleranceMilliseconds
         self.existing = existing
         self.landClasses = landClasses
+        self.baseStatuses = baseStatuses
     }
 }
 
@@ -73,7 +77,36 @@ public enum Admission {
         if change.base.isEmpty && context.existing == nil, let rejection = checkCreation(type: type, change: change, context: context) {
             return rejection
         }
+        if type == .enforcementCase, let rejection = checkTransition(change, context: context) { return rejection }
         return nil
+    }
+
+    /// The normative workflow table (Protocol/WORKFLOW.md) for changes from below the county: a case is
+    /// created `reported` in round 1, and every later status write must be an edge of the table, by a
+    /// role the table allows, from one of the statuses the writer built on (its base), in the same
+    /// round, except a re-open, which starts the next round. The county's own writes are not limited
+    /// here (its tools check them before they are made).
+    static func checkTransition(_ change: Change, context: AdmissionContext) -> Rejection? {
+        guard change.origin.kind != .hub, case .set(let value) = change.fields["status"], let to = WorkflowValue(value) else { return nil }
+        let role = change.origin.role
+        if change.base.isEmpty && context.existing == nil {
+            guard to.status == .reported, to.round == 1 else {
+                return Rejection(.illegalTransition, "A case is created reported in round 1; \(role.rawValue) created one \(to.status.rawValue) in round \(to.round).", field: "ops.status")
+            }
+            return nil
+        }
+        guard let froms = context.baseStatuses else { return nil }
+        guard !froms.isEmpty else {
+            return Rejection(.illegalTransition, "The status write builds on no status of the case this receiver holds; pull the case, then make the transition again.", field: "ops.status")
+        }
+        var refusals: [Rejection] = []
+        for from in froms {
+            guard let refusal = CaseWorkflow.refusal(from: from.status, fromRound: from.round, fromLine: from.line, to: to.status, toRound: to.round, toLine: to.line, by: role) else {
+                return nil
+            }
+            refusals.append(Rejection(refusal, fieldPrefix: "ops"))
+        }
+        return refusals.first
     }
 
     static func describe(_ jurisdiction: Jurisdiction) -> String { jurisdiction.summary }

@@ -182,6 +182,8 @@ public struct Change: Hashable, Sendable {
     public var fields: [String: FieldOperation]
     /// Top-level members this version does not know, kept and relayed unchanged.
     public var extensions: [String: JSONValue]
+    /// The origin's Ed25519 signature over the change's canonical form without it, base64 (SPEC §2.7).
+    public var signature: String?
 
     public init(
         id: ChangeID, recordType: RecordType, recordID: String, scope: DivisionCode, hlc: HLC, author: String,
@@ -196,6 +198,7 @@ public struct Change: Hashable, Sendable {
         self.base = base
         self.fields = fields
         self.extensions = extensions
+        self.signature = nil
     }
 
     public var origin: ReplicaID { id.origin }
@@ -212,7 +215,7 @@ extension Change: Codable {
         init?(intValue: Int) { nil }
     }
 
-    static let knownKeys: Set<String> = ["origin", "seq", "type", "record", "scope", "hlc", "author", "base", "ops"]
+    static let knownKeys: Set<String> = ["origin", "seq", "type", "record", "scope", "hlc", "author", "base", "ops", "sig"]
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
@@ -232,6 +235,7 @@ extension Change: Codable {
         author = try c.decode(String.self, forKey: Key("author"))
         base = try c.decodeIfPresent([ChangeID].self, forKey: Key("base")) ?? []
         fields = try c.decode([String: FieldOperation].self, forKey: Key("ops"))
+        signature = try c.decodeIfPresent(String.self, forKey: Key("sig"))
         var extra: [String: JSONValue] = [:]
         for key in c.allKeys where !Change.knownKeys.contains(key.stringValue) {
             extra[key.stringValue] = try c.decode(JSONValue.self, forKey: key)
@@ -250,6 +254,7 @@ extension Change: Codable {
         try c.encode(author, forKey: Key("author"))
         if !base.isEmpty { try c.encode(base.sorted(), forKey: Key("base")) }
         try c.encode(fields, forKey: Key("ops"))
+        if let signature { try c.encode(signature, forKey: Key("sig")) }
         for (key, value) in extensions where !Change.knownKeys.contains(key) {
             try c.encode(value, forKey: Key(key))
         }

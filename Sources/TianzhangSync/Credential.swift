@@ -36,13 +36,25 @@ public struct IssuedCredential: Hashable, Sendable {
     public var jurisdiction: Jurisdiction
     public var issuedAt: Int64
     public var revokedAt: Int64?
+    /// The public key its holder signs changes with (hex); `nil` for credentials issued before signatures.
+    public var publicKey: String?
 
-    public init(tokenHash: String, replica: ReplicaID, jurisdiction: Jurisdiction, issuedAt: Int64, revokedAt: Int64?) {
+    public init(tokenHash: String, replica: ReplicaID, jurisdiction: Jurisdiction, issuedAt: Int64, revokedAt: Int64?, publicKey: String? = nil) {
         self.tokenHash = tokenHash
         self.replica = replica
         self.jurisdiction = jurisdiction
         self.issuedAt = issuedAt
         self.revokedAt = revokedAt
+        self.publicKey = publicKey
+    }
+}
+
+extension OriginKeys {
+    /// The county's view of an origin from the credentials it issued (live and revoked).
+    public static func of(_ credentials: [(publicKey: String?, jurisdiction: Jurisdiction)]) -> OriginKeys {
+        guard let latest = credentials.last else { return .unknown }
+        let keys = credentials.compactMap(\.publicKey)
+        return keys.isEmpty ? .unsigned(jurisdiction: latest.jurisdiction) : .keys(keys)
     }
 }
 
@@ -54,12 +66,25 @@ public struct IssuedCredential: Hashable, Sendable {
 extension SyncEngine {
     /// Writes (at a hub) the `enrolment` record of a newly issued patrol credential. Does nothing for
     /// other replicas or below the hub.
-    public func recordPatrolEnrolment(hash: String, replica: ReplicaID, jurisdiction: Jurisdiction, now: Int64, in tx: any SyncTransaction) throws {
+    public func recordPatrolEnrolment(hash: String, replica: ReplicaID, jurisdiction: Jurisdiction, publicKey: String? = nil, now: Int64, in tx: any SyncTransaction) throws {
         guard replica.kind == .patrol, let meta = try tx.meta(), meta.replica.kind == .hub else { return }
-        try record(Draft(type: .enrolment, id: hash, scope: jurisdiction.home, author: meta.replica.rawValue, fields: [
+        var fields: [String: FieldOperation] = [
             "replica": .set(.string(replica.rawValue)), "jurisdiction": .set(JSONValue(encoding: jurisdiction)),
             "revoked": .set(.bool(false)), "issuedAt": .set(.number(Double(now))),
-        ]), physicalNow: now, in: tx)
+        ]
+        if let publicKey { fields["publicKey"] = .set(.string(publicKey)) }
+        try record(Draft(type: .enrolment, id: hash, scope: jurisdiction.home, author: meta.replica.rawValue, fields: fields), physicalNow: now, in: tx)
+    }
+
+    /// Issues a credential at a hub: a new secret carrying the hub's public key, the public key its
+    /// holder will sign with, and (for a patrol) its `enrolment` record. The caller stores the row.
+    public func issueCredential(replica: ReplicaID, jurisdiction: Jurisdiction, now: Int64, in tx: any SyncTransaction) throws -> (secret: String, publicKey: String) {
+        var rng = SystemRandomNumberGenerator()
+        let hubKey = try tx.meta()?.signingSeed.flatMap(ChangeSigning.publicKey(seed:))
+        let secret = Credential.issue(secret: Credential.generate(using: &rng), hubPublicKey: hubKey)
+        let publicKey = ChangeSigning.publicKey(fromCredential: secret)
+        try recordPatrolEnrolment(hash: Credential.hash(secret), replica: replica, jurisdiction: jurisdiction, publicKey: publicKey, now: now, in: tx)
+        return (secret, publicKey)
     }
 
     /// Marks (at a hub) the `enrolment` records of the given credential hashes revoked; they reach the

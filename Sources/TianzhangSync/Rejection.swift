@@ -35,4 +35,8 @@ extension ValidationError.Code {
     public static let emptyChange: Self = "empty_change"
     public static let originMismatch: Self = "origin_mismatch"
     public static let scopeMismatch: Self = "scope_mismatch"
+    public static let badSignature: Self = "bad_signature"
+    public static let missingSignature: Self = "missing_signature"
+    public static let unknownOrigin: Self = "unknown_origin"
+    public static let conflictingChangeID: Self = "conflicting_change_id"
 }

@@ -81,15 +81,26 @@ public struct SyncEngine: Sendable {
 
     /// Creates the replica's metadata on first use; checks it on later ones.
     /// - Throws: `ProtocolError` (`replica_mismatch`) when the store belongs to another replica.
+    /// - Parameter credential: the credential a node or device was enrolled with; its signing key is
+    ///   derived from it (SPEC §2.7). A hub makes a random key of its own. A store opened again with a
+    ///   new credential (a re-enrolment) signs from then on with the new key.
     @discardableResult
-    public func open(replica: ReplicaID, jurisdiction: Jurisdiction, in tx: any SyncTransaction) throws -> ReplicaMeta {
-        if let meta = try tx.meta() {
+    public func open(replica: ReplicaID, jurisdiction: Jurisdiction, credential: String? = nil, in tx: any SyncTransaction) throws -> ReplicaMeta {
+        let seed = credential.map(ChangeSigning.seed(fromCredential:))
+        if var meta = try tx.meta() {
             guard meta.replica == replica else {
                 throw ProtocolError(code: "replica_mismatch", message: "This store belongs to \(meta.replica), not \(replica).")
             }
+            let wanted = seed ?? meta.signingSeed ?? (replica.kind == .hub ? ChangeSigning.randomSeed() : nil)
+            if wanted != meta.signingSeed {
+                meta.signingSeed = wanted
+                try tx.saveMeta(meta)
+            }
             return meta
         }
-        let meta = ReplicaMeta(replica: replica, jurisdiction: jurisdiction, clock: HLCClock(futureToleranceMilliseconds: configuration.futureToleranceMilliseconds))
+        let meta = ReplicaMeta(
+            replica: replica, jurisdiction: jurisdiction, clock: HLCClock(futureToleranceMilliseconds: configuration.futureToleranceMilliseconds),
+            signingSeed: seed ?? (replica.kind == .hub ? ChangeSigning.randomSeed() : nil))
         try tx.saveMeta(meta)
         return meta
     }
@@ -115,13 +126,16 @@ public struct SyncEngine: Sendable {
         // record's changes, so no receiver mistakes it for a creation.
         if base.isEmpty, let existing, let any = existing.changes.min() { base = [any] }
         var clock = meta.clock
-        let change = Change(
+        var change = Change(
             id: ChangeID(origin: meta.replica, seq: meta.originSeq + 1), recordType: draft.type, recordID: draft.id,
             scope: draft.scope, hlc: clock.tick(physical: physicalNow), author: draft.author, base: base, fields: draft.fields)
         let context = AdmissionContext(
             writerJurisdiction: meta.jurisdiction, physicalNow: max(physicalNow, clock.last.wall),
             futureToleranceMilliseconds: configuration.futureToleranceMilliseconds, existing: existing, landClasses: configuration.landClasses)
-        if let rejection = Admission.check(change, context: context) { throw rejection }
+        var checked = context
+        checked.baseStatuses = try baseStatuses(of: change, tx)
+        if let rejection = Admission.check(change, context: checked) { throw rejection }
+        if let seed = meta.signingSeed { ChangeSigning.sign(&change, seed: seed) }
         meta.clock = clock
         meta.originSeq += 1
         try tx.saveMeta(meta)
@@ -196,8 +210,10 @@ public struct SyncEngine: Sendable {
     /// - Parameters:
     ///   - sender: the authenticated pusher.
     ///   - originJurisdiction: the enrolled jurisdiction of a change's origin, when the receiver knows it.
+    ///   - originKeys: what the receiver knows of an origin's signing keys (SPEC §2.7).
     public func receive(
         _ request: PushRequest, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction? = { _ in nil },
+        originKeys: (ReplicaID) -> OriginKeys = { _ in .notChecked },
         physicalNow: Int64, in tx: any SyncTransaction
     ) throws -> PushResponse {
         var meta = try requireMeta(tx)
@@ -219,7 +235,30 @@ public struct SyncEngine: Sendable {
         }
         try tx.prefetch(records: request.changes.compactMap(\.key), changes: request.changes.map(\.id))
         for change in request.changes {
-            if let entry = try tx.logEntry(change.id) {
+            // Who may send this change, and is it the origin's own? Refusals here are never stored
+            // against the change id (a forger must not poison the real change) and never receipted.
+            if let rejection = authenticate(change, from: sender, originJurisdiction: originJurisdiction, originKeys: originKeys, meta: meta) {
+                results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
+                continue
+            }
+            let logged = try tx.logEntry(change.id)
+            // Outside the sender's jurisdiction: refused before anything stored is looked at, so the
+            // answer tells nothing of what lies there (no "duplicate" for another township's change).
+            if !sender.jurisdiction.covers(change.scope) {
+                let rejection = Rejection(.outsideJurisdiction, "Record \(change.recordTypeName)/\(change.recordID) lies in \(change.scope), outside sender \(sender.replica)'s jurisdiction (\(Admission.describe(sender.jurisdiction))).", field: "scope")
+                if logged == nil, try tx.receivedRejection(change.id) == nil {
+                    try tx.saveReceivedRejection(change.id, rejection)
+                    noteReceipt(change, rejection: rejection)
+                }
+                results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
+                continue
+            }
+            if let entry = logged {
+                if !ChangeSigning.sameContent(entry.change, change) {
+                    results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: Rejection(
+                        .conflictingChangeID, "Change \(change.id) is already held here with other content; the first stands. A store restored from an old copy reuses sequence numbers: sync with hello first, which moves past them.", field: "seq")))
+                    continue
+                }
                 results.append(entry.delivery == .rejected
                     ? ChangeResult(id: change.id, outcome: .rejected, rejection: entry.rejection)
                     : ChangeResult(id: change.id, outcome: .duplicate, seq: entry.seq))
@@ -272,10 +311,11 @@ public struct SyncEngine: Sendable {
         }
     }
 
-    func admit(
-        _ change: Change, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction?, meta: ReplicaMeta,
-        physicalNow: Int64, _ tx: any SyncTransaction
-    ) throws -> Rejection? {
+    /// The checks of who sent a change and whether its origin made it, before anything stored is read:
+    /// the origin rules, the origin's enrolment, and its signature (SPEC §2.7, §4.1).
+    func authenticate(
+        _ change: Change, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction?, originKeys: (ReplicaID) -> OriginKeys, meta: ReplicaMeta
+    ) -> Rejection? {
         if change.origin.kind == .hub && change.origin != meta.replica {
             return Rejection(.originMismatch, "Only the hub itself writes changes with a hub origin; \(change.origin) is not this hub.", field: "origin")
         }
@@ -285,14 +325,51 @@ public struct SyncEngine: Sendable {
         if change.origin == meta.replica {
             return Rejection(.originMismatch, "Change \(change.id) claims this receiver as its origin, but it has no such change.", field: "origin")
         }
-        if !sender.jurisdiction.covers(change.scope) {
-            return Rejection(.outsideJurisdiction, "Record \(change.recordTypeName)/\(change.recordID) lies in \(change.scope), outside sender \(sender.replica)'s jurisdiction (\(Admission.describe(sender.jurisdiction))).", field: "scope")
+        switch originKeys(change.origin) {
+        case .notChecked:
+            return nil
+        case .unknown:
+            return Rejection(.unknownOrigin, "\(change.origin) was never enrolled by the county; changes are accepted only from enrolled nodes and devices.", field: "origin")
+        case .unsigned(let jurisdiction):
+            // Enrolled before signatures: its own pushes, or relayed by the office whose jurisdiction holds it.
+            if change.signature == nil, change.origin != sender.replica,
+                !(jurisdiction.map { sender.jurisdiction.includes($0) } ?? false) {
+                return Rejection(.missingSignature, "\(change.origin) has no signing key on record, so only it or the office serving it may deliver its changes; \(sender.replica) may not.", field: "sig")
+            }
+            return nil
+        case .keys(let keys):
+            guard change.signature != nil else {
+                return Rejection(.missingSignature, "Change \(change.id) is not signed; \(change.origin) signs every change with the key of its enrolment.", field: "sig")
+            }
+            guard ChangeSigning.verify(change, publicKeys: keys) else {
+                return Rejection(.badSignature, "The signature of change \(change.id) does not verify under any key the county enrolled for \(change.origin): it was altered or forged.", field: "sig")
+            }
+            return nil
         }
+    }
+
+    /// The statuses a status write builds on, as this replica's log holds them (`nil`: not a status
+    /// write on top of earlier ones).
+    func baseStatuses(of change: Change, _ tx: any SyncTransaction) throws -> [WorkflowValue]? {
+        guard change.recordType == .enforcementCase, change.origin.kind != .hub, case .set = change.fields["status"], !change.base.isEmpty else { return nil }
+        var found: [WorkflowValue] = []
+        for id in change.base {
+            if let entry = try tx.logEntry(id), case .set(let value) = entry.change.fields["status"], let status = WorkflowValue(value) {
+                found.append(status)
+            }
+        }
+        return found
+    }
+
+    func admit(
+        _ change: Change, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction?, meta: ReplicaMeta,
+        physicalNow: Int64, _ tx: any SyncTransaction
+    ) throws -> Rejection? {
         let writer = change.origin == sender.replica ? sender.jurisdiction : (originJurisdiction(change.origin) ?? sender.jurisdiction)
         let existing = try change.key.flatMap { try tx.recordState($0) }
         let context = AdmissionContext(
             writerJurisdiction: writer, physicalNow: physicalNow, futureToleranceMilliseconds: configuration.futureToleranceMilliseconds,
-            existing: existing, landClasses: configuration.landClasses)
+            existing: existing, landClasses: configuration.landClasses, baseStatuses: try baseStatuses(of: change, tx))
         return Admission.check(change, context: context)
     }
 
@@ -374,7 +451,23 @@ public struct SyncEngine: Sendable {
 
     /// Applies a pulled page and advances the checkpoint for `upstream` in the same transaction, so the
     /// checkpoint never runs ahead of the data it covers.
-    public func apply(_ response: PullResponse, from upstream: String, physicalNow: Int64, in tx: any SyncTransaction) throws -> PullSummary {
+    /// - Parameter originKeys: the signing keys this replica knows (the hub's from its credential, its
+    ///   patrols' from `enrolment` records); a change whose signature does not verify under a known key
+    ///   fails the whole page (`bad_signature`): nothing of it is applied, the sync stops loudly.
+    /// - Throws: `ProtocolError` (`bad_signature`, `missing_signature`).
+    public func apply(
+        _ response: PullResponse, from upstream: String, originKeys: (ReplicaID) -> OriginKeys = { _ in .notChecked }, physicalNow: Int64,
+        in tx: any SyncTransaction
+    ) throws -> PullSummary {
+        for change in response.changes {
+            guard case .keys(let keys) = originKeys(change.origin) else { continue }
+            guard change.signature != nil else {
+                throw ProtocolError(code: "missing_signature", message: "\(response.server) served change \(change.id) unsigned; \(change.origin) signs its changes. Nothing of this page was applied.", field: "changes")
+            }
+            guard ChangeSigning.verify(change, publicKeys: keys) else {
+                throw ProtocolError(code: "bad_signature", message: "\(response.server) served change \(change.id) with a signature that does not verify under \(change.origin)'s key: altered or forged on the way. Nothing of this page was applied.", field: "changes")
+            }
+        }
         var meta = try requireMeta(tx)
         var summary = PullSummary()
         let fromHub = response.server.kind == .hub

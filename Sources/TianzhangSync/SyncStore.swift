@@ -40,12 +40,16 @@ public struct ReplicaMeta: Hashable, Sendable, Codable {
     public var clock: HLCClock
     /// The last sequence number this replica gave one of its own changes.
     public var originSeq: UInt64
+    /// The Ed25519 seed (hex) this replica signs its changes with (SPEC §2.7): derived from its
+    /// credential at a node or device, random at the hub. Absent in stores made before signatures.
+    public var signingSeed: String?
 
-    public init(replica: ReplicaID, jurisdiction: Jurisdiction, clock: HLCClock = HLCClock(), originSeq: UInt64 = 0) {
+    public init(replica: ReplicaID, jurisdiction: Jurisdiction, clock: HLCClock = HLCClock(), originSeq: UInt64 = 0, signingSeed: String? = nil) {
         self.replica = replica
         self.jurisdiction = jurisdiction
         self.clock = clock
         self.originSeq = originSeq
+        self.signingSeed = signingSeed
     }
 }
 

@@ -60,7 +60,7 @@ struct DemoCommand: AsyncParsableCommand {
             let secret = try hubStore.enrol(id, jurisdiction: .township(township.code), now: tick())
             let client = SyncClient(baseURL: hubURL, credential: secret)
             let hello = try await client.hello(HelloRequest(replica: id))
-            try store.write { tx in try engine.open(replica: id, jurisdiction: hello.jurisdiction, in: tx) }
+            try store.write { tx in try engine.open(replica: id, jurisdiction: hello.jurisdiction, credential: secret, in: tx) }
             let node = Node(division: township, id: id, store: store, runner: SyncRunner(store: store, engine: engine, client: client, replica: id))
             let report = try await node.runner.sync()
             let summary = try store.summary()

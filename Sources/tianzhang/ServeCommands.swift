@@ -91,7 +91,7 @@ extension HubCommand {
                 let meta = try database.write { tx in try engine.open(replica: hub, jurisdiction: .county(code), in: tx) }
                 guard meta.replica == hub else { throw CLIError("The database holds \(meta.replica), not the hub of county \(county).") }
                 let authority = CredentialAuthority(name: "the county hub", enrolment: { try database.enrolment(forSecret: $0) },
-                                                    originJurisdiction: { try database.jurisdiction(of: $0) })
+                                                    originJurisdiction: { try database.jurisdiction(of: $0) }, originKeys: { try database.originKeys(of: $0) })
                 let server = ReplicaServer(store: database, attachments: attachments.map { URL(fileURLWithPath: $0) }, engine: engine, replica: hub,
                                            authority: authority, configuration: .init(host: host, port: port, serverName: "tianzhang-hub"))
                 try await server.run { port in
@@ -200,7 +200,7 @@ struct NodeCommand: AsyncParsableCommand {
             let pinned = try ca.map { try NodeCommand.readPinnedCA($0, hub: url) }
             let hello = try await SyncClient(baseURL: url, credential: credential, options: .init(pinnedCertificateAuthority: pinned)).hello(HelloRequest(replica: id))
             let store = try SQLiteReplicaStore(path: options.store)
-            try store.write { tx in _ = try SyncEngine().open(replica: id, jurisdiction: hello.jurisdiction, in: tx) }
+            try store.write { tx in _ = try SyncEngine().open(replica: id, jurisdiction: hello.jurisdiction, credential: credential, in: tx) }
             try store.setSetting("hub.url", hub)
             try store.setSetting("hub.credential", credential)
             if let pinned { try store.setSetting(NodeCommand.pinnedCASetting, String(decoding: pinned, as: UTF8.self)) }

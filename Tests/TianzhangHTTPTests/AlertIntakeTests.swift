@@ -166,7 +166,7 @@ struct AlertIntakeTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let nodeStore = try SQLiteReplicaStore(path: folder.appendingPathComponent("node.sqlite").path)
         let engine = SyncEngine()
-        try nodeStore.write { tx in _ = try engine.open(replica: node, jurisdiction: .township(township), in: tx) }
+        try nodeStore.write { tx in _ = try engine.open(replica: node, jurisdiction: .township(township), credential: secret, in: tx) }
         let runner = SyncRunner(store: nodeStore, engine: engine, client: SyncClient(baseURL: hub.url, credential: secret), replica: node, clock: { hub.now })
         let report = try await runner.sync()
         #expect(report.rejected.isEmpty)
@@ -186,7 +186,7 @@ struct AlertIntakeTests {
         let patrol = try ReplicaID("patrol:chief-371312001202"), village = try DivisionCode("371312001202")
         let patrolSecret = try hub.store.enrol(patrol, jurisdiction: .villages([village]), now: hub.now)
         let patrolStore = try SQLiteReplicaStore(path: folder.appendingPathComponent("patrol.sqlite").path)
-        try patrolStore.write { tx in _ = try engine.open(replica: patrol, jurisdiction: .villages([village]), in: tx) }
+        try patrolStore.write { tx in _ = try engine.open(replica: patrol, jurisdiction: .villages([village]), credential: patrolSecret, in: tx) }
         let patrolRunner = SyncRunner(store: patrolStore, engine: engine, client: SyncClient(baseURL: hub.url, credential: patrolSecret), replica: patrol, clock: { hub.now })
         _ = try await patrolRunner.sync()
         #expect(try patrolStore.enforcementCase(caseID)?.status == .reported)

@@ -50,6 +50,13 @@ final class RunningHub: Sendable {
     func json(_ value: some Encodable) throws -> Data { try Wire.encoder.encode(value) }
 }
 
+/// A change signed as the holder of `credential` signs it (SPEC §2.7).
+func signed(_ change: Change, _ credential: String) -> Change {
+    var change = change
+    ChangeSigning.sign(&change, seed: ChangeSigning.seed(fromCredential: credential))
+    return change
+}
+
 func errorCode(_ body: [String: Any]) -> String? { (body["error"] as? [String: Any])?["code"] as? String }
 func errorField(_ body: [String: Any]) -> String? { (body["error"] as? [String: Any])?["field"] as? String }
 
@@ -106,7 +113,9 @@ struct HubServerTests {
         (status, body) = try await hub.post("/v1/push", body: zipped.prefix(zipped.count / 2), credential: secret, headers: ["Content-Encoding": "gzip"])
         #expect(status == 400 && errorCode(body) == "bad_gzip")
         // A complete gzip body is accepted; an out-of-scope write is refused per change, the rest go in.
-        let mixed = try hub.json(PushRequest(sender: node, changes: [newCase(1), newCase(2, village: "371312004201", id: "01JD0000000000000000000002")]))
+        let mixed = try hub.json(PushRequest(sender: node, changes: [
+            signed(newCase(1), secret), signed(newCase(2, village: "371312004201", id: "01JD0000000000000000000002"), secret),
+        ]))
         (status, body) = try await hub.post("/v1/push", body: try Wire.gzip(mixed), credential: secret, headers: ["Content-Encoding": "gzip"])
         #expect(status == 200)
         let results = try #require(body["results"] as? [[String: Any]])
@@ -139,7 +148,7 @@ struct HubServerTests {
         let hello = try await client.hello(HelloRequest(replica: node))
         #expect(hello.jurisdiction == .township(township))
         let engine = SyncEngine()
-        try nodeStore.write { tx in _ = try engine.open(replica: node, jurisdiction: hello.jurisdiction, in: tx) }
+        try nodeStore.write { tx in _ = try engine.open(replica: node, jurisdiction: hello.jurisdiction, credential: secret, in: tx) }
         let runner = SyncRunner(store: nodeStore, engine: engine, client: client, replica: node, clock: { 1_763_884_800_000 })
         let first = try await runner.sync()
         #expect(first.received == 1, "only the township's own case comes down")

@@ -120,7 +120,7 @@ struct Patrol {
         let client = SyncClient(baseURL: node, credential: secret)
         let hello = try await client.hello(HelloRequest(replica: replica))
         let engine = SyncEngine()
-        try store.write { tx in _ = try engine.open(replica: replica, jurisdiction: hello.jurisdiction, in: tx) }
+        try store.write { tx in _ = try engine.open(replica: replica, jurisdiction: hello.jurisdiction, credential: secret, in: tx) }
         self.replica = replica
         self.store = store
         var runner = SyncRunner(store: store, engine: engine, client: client, replica: replica)
@@ -190,9 +190,10 @@ struct RelayProcessTests {
         // A write outside its villages is refused per change by the node, with the reason.
         let outside = villages[1]
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let stray = Change(
+        var stray = Change(
             id: ChangeID(origin: patrol.replica, seq: 900), recordType: .checkIn, recordID: "01JD0000000000000000000900", scope: outside, hlc: HLC(wall: now),
             author: "chief-1", fields: checkIn.fields.merging(["village": .set(.string(outside.rawValue))]) { $1 })
+        ChangeSigning.sign(&stray, seed: try #require(try patrol.store.read { try $0.meta() }?.signingSeed))
         let refused = try await SyncClient(baseURL: nodeURL, credential: patrolSecret).push(PushRequest(sender: patrol.replica, changes: [stray]))
         #expect(refused.results.map(\.outcome) == [.rejected])
         #expect(refused.results.first?.rejection?.code == .outsideJurisdiction)

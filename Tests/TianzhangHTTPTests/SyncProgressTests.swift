@@ -32,7 +32,7 @@ struct SyncProgressTests {
         let nodeStore = try SQLiteReplicaStore(inMemory: ())
         let client = SyncClient(baseURL: hub.url, credential: secret)
         let engine = SyncEngine()
-        try nodeStore.write { tx in _ = try engine.open(replica: node, jurisdiction: .township(township), in: tx) }
+        try nodeStore.write { tx in _ = try engine.open(replica: node, jurisdiction: .township(township), credential: secret, in: tx) }
         var runner = SyncRunner(store: nodeStore, engine: engine, client: client, replica: node, clock: { 1_763_884_800_000 })
         runner.pageChangesMax = 5
         runner.batchChangesMax = 2

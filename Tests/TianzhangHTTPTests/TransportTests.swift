@@ -47,7 +47,7 @@ struct SyncFixture {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-node-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         nodeStore = try SQLiteReplicaStore(path: folder.appendingPathComponent("node.sqlite").path)
-        try nodeStore.write { [engine, node, township] tx in _ = try engine.open(replica: node, jurisdiction: .township(township), in: tx) }
+        try nodeStore.write { [engine, node, township, secret] tx in _ = try engine.open(replica: node, jurisdiction: .township(township), credential: secret, in: tx) }
     }
 
     func runner(_ client: SyncClient) -> SyncRunner {

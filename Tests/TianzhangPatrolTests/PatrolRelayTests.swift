@@ -39,7 +39,7 @@ final class RelayWorld: @unchecked Sendable {
         patrolSecret = try world.hub.enrol(try ReplicaID("patrol:chief-371312001201-tab"), jurisdiction: .villages([world.village]), now: PatrolWorld.start)
         let node = try SQLiteReplicaStore(path: world.folder.appendingPathComponent("node.sqlite").path)
         self.node = node
-        try node.write { tx in _ = try engine.open(replica: nodeID, jurisdiction: .township(world.village.township!), in: tx) }
+        try node.write { tx in _ = try engine.open(replica: nodeID, jurisdiction: .township(world.village.township!), credential: nodeSecret, in: tx) }
         let hubLink = try FaultProxy(targetPort: hubPort)
         self.hubLink = hubLink
         var runner = SyncRunner(store: node, engine: engine, client: SyncClient(baseURL: URL(string: "http://127.0.0.1:\(hubLink.port)")!, credential: nodeSecret,

@@ -58,6 +58,8 @@ struct GoldenVectorTests {
         #expect(Vectors.files("merge").count >= 15)
         #expect(Vectors.files("admission").count >= 15)
         #expect(Vectors.files("messages").count >= 6)
+        #expect(Vectors.files("signatures").count >= 6)
+        #expect(Vectors.files("admission").filter { $0.hasPrefix("workflow-") }.count >= 8)
     }
 
     @Test("every row of Protocol/CONFLICTS.md has a golden vector that names it, and every vector names a row of the table")
@@ -108,9 +110,17 @@ struct GoldenVectorTests {
         let context = try #require(vector["context"])
         let writer = try #require(try context["writer"]?.decode(as: Jurisdiction.self))
         let existing = try Vectors.changes(context["existing"])
+        // A status write is checked from the statuses its base names, as the receiver's log holds them.
+        var baseStatuses: [WorkflowValue]?
+        if change.recordType == .enforcementCase, change.origin.kind != .hub, change.fields["status"] != nil, !change.base.isEmpty {
+            baseStatuses = existing.filter { change.base.contains($0.id) }.compactMap { logged -> WorkflowValue? in
+                guard case .set(let value) = logged.fields["status"] else { return nil }
+                return WorkflowValue(value)
+            }
+        }
         let admission = AdmissionContext(
             writerJurisdiction: writer, physicalNow: Int64(context["physicalNow"]?.numberValue ?? 0),
-            existing: existing.isEmpty ? nil : Vectors.fold(existing), landClasses: try Vectors.landClasses())
+            existing: existing.isEmpty ? nil : Vectors.fold(existing), landClasses: try Vectors.landClasses(), baseStatuses: baseStatuses)
         let rejection = Admission.check(change, context: admission)
         if let code = vector["code"]?.stringValue {
             #expect(rejection?.code.rawValue == code, "\(file): \(rejection.map(String.init(describing:)) ?? "accepted")")
@@ -119,6 +129,23 @@ struct GoldenVectorTests {
         } else {
             #expect(rejection == nil, "\(file): \(rejection.map(String.init(describing:)) ?? "")")
         }
+    }
+
+    @Test("signature vectors (written by an independent implementation, scripts/signature_vectors.py): the key from the credential, the signed bytes, valid and forged", arguments: Vectors.files("signatures"))
+    func signatureVector(file: String) throws {
+        let vector = try Vectors.load("signatures", file)
+        let credential = try #require(vector["credential"]?.stringValue)
+        #expect(ChangeSigning.seed(fromCredential: credential) == vector["seed"]?.stringValue, "\(file): HKDF seed")
+        #expect(ChangeSigning.publicKey(fromCredential: credential) == vector["publicKey"]?.stringValue, "\(file): public key")
+        let change = try #require(try vector["change"]?.decode(as: Change.self))
+        #expect(String(decoding: ChangeSigning.signedBytes(change), as: UTF8.self) == vector["signedBytes"]?.stringValue, "\(file): canonical bytes")
+        let keys = (vector["keys"]?.arrayValue ?? []).compactMap(\.stringValue)
+        #expect(ChangeSigning.verify(change, publicKeys: keys) == (vector["valid"] == .bool(true)), "\(file)")
+        // Our own signature over the same change verifies under the credential's key, and only there.
+        var ours = change
+        ChangeSigning.sign(&ours, seed: ChangeSigning.seed(fromCredential: credential))
+        #expect(ChangeSigning.verify(ours, publicKeys: [ChangeSigning.publicKey(fromCredential: credential)]))
+        #expect(!ChangeSigning.verify(ours, publicKeys: [ChangeSigning.publicKey(fromCredential: credential + "x")]))
     }
 
     @Test("message vectors decode and re-encode to the same canonical JSON", arguments: Vectors.files("messages"))
