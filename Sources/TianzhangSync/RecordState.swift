@@ -54,12 +54,12 @@ public struct FieldRegister: Hashable, Sendable, Codable {
     }
 
     /// The value the rule picks, and the writes that lost to it.
-    public func resolve(_ rule: FieldRule) -> (winner: FieldWrite?, value: JSONValue?, conflict: ConflictKind?) {
+    public func resolve(_ rule: FieldRule, fault: MergeFault? = nil) -> (winner: FieldWrite?, value: JSONValue?, conflict: ConflictKind?) {
         switch rule {
         case .growOnlySet:
             return (nil, .array(elements), nil)
         case .lastWriterWins, .hubOwned:
-            guard let winner = heads.max(by: FieldWrite.lwwBefore) else { return (nil, nil, nil) }
+            guard let winner = fault == .lwwKeepsOlder ? heads.min(by: FieldWrite.lwwBefore) : heads.max(by: FieldWrite.lwwBefore) else { return (nil, nil, nil) }
             let distinct = Set(heads.map(\.value)).count > 1
             return (winner, winner.value, distinct ? .concurrentWrites : nil)
         case .immutable:
@@ -100,6 +100,9 @@ public struct FieldRegister: Hashable, Sendable, Codable {
 public enum MergeFault: String, Hashable, Sendable, Codable {
     /// Last-writer-wins by arrival order instead of by (HLC, origin) and causality.
     case lastArrivalWins = "last_arrival_wins"
+    /// Last-writer-wins keeping the *older* of concurrent writes: wrong, but the same in every order
+    /// and at every replica, so only a check against an independent oracle can see it.
+    case lwwKeepsOlder = "lww_keeps_older"
 }
 
 /// Why a conflict was raised.
@@ -141,6 +144,8 @@ public struct RecordState: Hashable, Sendable, Codable {
     /// The record's scope: last-writer-wins over the changes' scopes.
     public var scope: DivisionCode
     var scopeStamp: FieldWrite
+    /// A deliberate fault this state was folded with (tests only; never set otherwise).
+    var fault: MergeFault?
 
     /// A record made from its first change.
     public init(first change: Change, key: RecordKey) {
@@ -158,6 +163,7 @@ public struct RecordState: Hashable, Sendable, Codable {
     @discardableResult
     public mutating func apply(_ change: Change, fault: MergeFault? = nil) -> Bool {
         guard !changes.contains(change.id) else { return false }
+        if let fault { self.fault = fault }
         changes.insert(change.id)
         let stamp = FieldWrite(id: change.id, hlc: change.hlc, author: change.author, value: .string(change.scope.rawValue), base: [])
         if FieldWrite.lwwBefore(scopeStamp, stamp) {
@@ -186,7 +192,7 @@ public struct RecordState: Hashable, Sendable, Codable {
         var object: [String: JSONValue] = [:]
         for (field, register) in registers {
             let rule = RuleBook.rule(for: key.type, field: field)
-            guard let value = register.resolve(rule).value else { continue }
+            guard let value = register.resolve(rule, fault: fault).value else { continue }
             if rule == .workflow, let workflow = WorkflowValue(value) {
                 object["status"] = .string(workflow.status.rawValue)
                 object["round"] = .number(Double(workflow.round))
@@ -204,7 +210,7 @@ public struct RecordState: Hashable, Sendable, Codable {
         registers.keys.sorted().compactMap { field -> Conflict? in
             let register = registers[field]!
             let rule = RuleBook.rule(for: key.type, field: field)
-            let resolved = register.resolve(rule)
+            let resolved = register.resolve(rule, fault: fault)
             let resolvableBy: [ActorRole] = rule == .workflow || rule == .hubOwned ? [.county] : [.township, .county]
             let id = "\(key.type.rawValue)/\(key.id)/\(field)"
             if let kind = resolved.conflict, let winner = resolved.winner {

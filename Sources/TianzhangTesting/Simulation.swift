@@ -41,8 +41,12 @@ public struct SimulationConfiguration: Sendable {
     public var faults: SimulationFaults
     /// For proving the checks work: run every replica with a deliberately broken merge.
     public var mergeFault: MergeFault?
+    /// Per tick: probability that a hostile act is tried (a node forging its patrols' or another
+    /// township's changes, ghost origins, replays of another township's changes, a patrol squatting a
+    /// node's change id). Every receiver checks signatures (SPEC §2.7).
+    public var hostility: Double
 
-    public init(seed: UInt64, townships: Int = 3, patrolsPerTownship: Int = 2, ticks: Int = 400, editRate: Double = 0.15, syncRate: Double = 0.25, faults: SimulationFaults = SimulationFaults(), mergeFault: MergeFault? = nil) {
+    public init(seed: UInt64, townships: Int = 3, patrolsPerTownship: Int = 2, ticks: Int = 400, editRate: Double = 0.15, syncRate: Double = 0.25, faults: SimulationFaults = SimulationFaults(), mergeFault: MergeFault? = nil, hostility: Double = 0.08) {
         self.seed = seed
         self.townships = townships
         self.patrolsPerTownship = patrolsPerTownship
@@ -51,6 +55,7 @@ public struct SimulationConfiguration: Sendable {
         self.syncRate = syncRate
         self.faults = faults
         self.mergeFault = mergeFault
+        self.hostility = hostility
     }
 }
 
@@ -90,6 +95,8 @@ public final class Simulation {
     }
 
     enum Message {
+        /// A hostile push: its answer goes nowhere (the hostile replica does not record it).
+        case hostilePush(PushRequest)
         case pushRequest(PushRequest)
         case pushResponse(PushResponse)
         case pullRequest(PullRequest)
@@ -161,9 +168,25 @@ public final class Simulation {
         }
         for id in order {
             let replica = replicas[id]!
-            _ = try! replica.store.write { tx in try engine.open(replica: id, jurisdiction: replica.jurisdiction, in: tx) }
+            _ = try! replica.store.write { tx in try engine.open(replica: id, jurisdiction: replica.jurisdiction, credential: Self.credential(id), in: tx) }
         }
         seedParcels()
+    }
+
+    /// The credential the county issued each simulated replica (its signing key derives from it).
+    static func credential(_ id: ReplicaID) -> String { "sim-credential-\(id.rawValue)" }
+
+    /// What `receiver` knows of an origin's keys: the hub, every enrolled replica's; a node, its
+    /// patrols' (from enrolment records) and the hub's; a patrol, the hub's.
+    func originKeys(_ origin: ReplicaID, at receiver: ReplicaID) -> OriginKeys {
+        let known: Bool
+        switch receiver.kind {
+        case .hub: known = enrolment[origin] != nil
+        case .node: known = origin.kind == .hub || (origin.kind == .patrol && nodeGrants[origin] != nil)
+        case .patrol: known = origin.kind == .hub
+        }
+        if known { return .keys([ChangeSigning.publicKey(fromCredential: Self.credential(origin))]) }
+        return receiver.kind == .hub || origin.kind == .patrol ? .unknown : .notChecked
     }
 
     func add(_ replica: Replica) {
@@ -221,6 +244,7 @@ public final class Simulation {
             let replica = replicas[id]!
             guard replica.downUntil < tick else { continue }
             if rng.chance(configuration.editRate) { edit(replica) }
+            if rng.chance(configuration.hostility) { attack(replica) }
             if !replica.upstreams.isEmpty && rng.chance(configuration.syncRate) {
                 let upstream = replica.upstreams[rng.chance(0.8) ? 0 : replica.upstreams.count - 1]
                 if rng.chance(0.5) { startPush(replica, to: upstream) } else { startPull(replica, from: upstream) }
@@ -256,9 +280,18 @@ public final class Simulation {
         switch envelope.message {
         case .pushRequest(let request):
             guard let response = try? target.store.write({ tx in
-                try engine.receive(request, from: peer(envelope.from, as: envelope.to), originJurisdiction: { self.authorityView(of: $0, at: envelope.to) }, physicalNow: physical(target), in: tx)
+                try engine.receive(request, from: peer(envelope.from, as: envelope.to), originJurisdiction: { self.authorityView(of: $0, at: envelope.to) },
+                                   originKeys: { self.originKeys($0, at: envelope.to) }, physicalNow: physical(target), in: tx)
             }) else { return count("push failed") }
             send(.pushResponse(response), from: target.id, to: envelope.from, requesterEpoch: envelope.requesterEpoch)
+        case .hostilePush(let request):
+            guard let response = try? target.store.write({ tx in
+                try engine.receive(request, from: peer(envelope.from, as: envelope.to), originJurisdiction: { self.authorityView(of: $0, at: envelope.to) },
+                                   originKeys: { self.originKeys($0, at: envelope.to) }, physicalNow: physical(target), in: tx)
+            }) else { return count("push failed") }
+            for result in response.results {
+                if result.outcome == .rejected, let code = result.rejection?.code.rawValue { count("hostile refused \(code)") } else { count("hostile got \(result.outcome.rawValue)") }
+            }
         case .pullRequest(let request):
             guard let response = try? target.store.read({ tx in try engine.servePull(request, for: peer(envelope.from, as: envelope.to), in: tx) }) else { return count("pull failed") }
             send(.pullResponse(response), from: target.id, to: envelope.from, requesterEpoch: envelope.requesterEpoch)
@@ -267,7 +300,9 @@ public final class Simulation {
             _ = try? target.store.write { tx in try engine.handle(response, in: tx) }
         case .pullResponse(let response):
             guard envelope.requesterEpoch == target.epoch else { return count("stale response") }
-            _ = try? target.store.write { tx in try engine.apply(response, from: envelope.from.rawValue, physicalNow: physical(target), in: tx) }
+            _ = try? target.store.write { tx in
+                try engine.apply(response, from: envelope.from.rawValue, originKeys: { self.originKeys($0, at: target.id) }, physicalNow: physical(target), in: tx)
+            }
         }
     }
 
@@ -315,7 +350,8 @@ public final class Simulation {
         let receiver = replicas[upstream]!
         while let request = try replica.store.read({ tx in try engine.nextPush(in: tx) }) {
             let response = try receiver.store.write { tx in
-                try engine.receive(request, from: peer(replica.id, as: upstream), originJurisdiction: { self.authorityView(of: $0, at: upstream) }, physicalNow: physical(receiver), in: tx)
+                try engine.receive(request, from: peer(replica.id, as: upstream), originJurisdiction: { self.authorityView(of: $0, at: upstream) },
+                                   originKeys: { self.originKeys($0, at: upstream) }, physicalNow: physical(receiver), in: tx)
             }
             _ = try replica.store.write { tx in try engine.handle(response, in: tx) }
             moved = true
@@ -331,7 +367,9 @@ public final class Simulation {
             let response = try server.store.read { tx in
                 try engine.servePull(PullRequest(puller: replica.id, after: cursor, limit: 200), for: peer(replica.id, as: upstream), in: tx)
             }
-            let summary = try replica.store.write { tx in try engine.apply(response, from: upstream.rawValue, physicalNow: physical(replica), in: tx) }
+            let summary = try replica.store.write { tx in
+                try engine.apply(response, from: upstream.rawValue, originKeys: { self.originKeys($0, at: replica.id) }, physicalNow: physical(replica), in: tx)
+            }
             if summary.applied > 0 || summary.confirmedAtCounty > 0 || !summary.rejectedByCounty.isEmpty { moved = true }
             if !response.more { return moved }
         }
@@ -359,6 +397,8 @@ public final class Simulation {
             problems += try checkExactlyOnce()
             problems += try checkNothingVanished()
             problems += try checkModel()
+            problems += try checkOracle()
+            problems += checkNoForgery()
             problems += checkCheckpoints()
         } catch {
             problems.append("check failed to run: \(error)")
@@ -431,7 +471,8 @@ public final class Simulation {
         var states: [RecordKey: RecordState] = [:]
         for change in changes {
             guard let key = change.key else { continue }
-            if states[key] == nil { states[key] = RecordState(first: change, key: key) } else { states[key]!.apply(change) }
+            // The same merge code as the engine, fault included: this check is about order, not rules.
+            if states[key] == nil { states[key] = RecordState(first: change, key: key) } else { states[key]!.apply(change, fault: configuration.mergeFault) }
         }
         let county = enrolment[hubID]!
         let hubDigest = try replicas[hubID]!.store.read { tx in try engine.digest(of: county, in: tx) }

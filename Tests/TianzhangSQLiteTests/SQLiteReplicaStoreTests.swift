@@ -175,7 +175,7 @@ struct SQLiteReplicaStoreTests {
     func migrationsRunOnce() throws {
         // Given a new store
         let path = try temporaryPath()
-        let expected = ["v1-records", "v2-sync", "v3-enrolment", "v4-deadline-indexes"]
+        let expected = ["v1-records", "v2-sync", "v3-enrolment", "v4-deadline-indexes", "v5-signing-keys"]
         #expect(SQLiteReplicaStore.migrations == expected)
         do {
             let store = try SQLiteReplicaStore(path: path)

@@ -60,4 +60,37 @@ struct SimulationTests {
         }
         #expect(caught >= 15, "the broken merge slipped through \(20 - caught) of 20 seeds")
     }
+
+    /// A merge that is wrong the same way everywhere (last writer wins keeping the *older* write)
+    /// converges: every digest agrees, and re-folding in another order agrees. Only the oracle, written
+    /// from CONFLICTS.md apart from the merge code, sees it.
+    @Test("a consistently wrong merge (LWW keeping the older write) is caught by the independent oracle, and only by it")
+    func consistentlyWrongMergeIsCaught() throws {
+        var caught = 0
+        for seed in UInt64(0)..<20 {
+            let world = Simulation(SimulationConfiguration(seed: seed, mergeFault: .lwwKeepsOlder))
+            do {
+                try world.run()
+            } catch let failure as SimulationFailure {
+                caught += 1
+                #expect(failure.problems.allSatisfy { $0.hasPrefix("oracle:") }, "seed \(seed): a check other than the oracle failed: \(failure.problems.prefix(3))")
+                #expect(try world.digests().allSatisfy { $0.own == $0.hub }, "seed \(seed): the wrong merge still converges")
+            }
+        }
+        #expect(caught >= 15, "the consistently wrong merge slipped through \(20 - caught) of 20 seeds")
+    }
+
+    @Test("hostile acts happen and every one is refused: forged, replayed, ghost and squatted changes never get in")
+    func hostileActsRefused() throws {
+        var totals: [String: Int] = [:]
+        for seed in UInt64(0)..<10 {
+            let world = Simulation(SimulationConfiguration(seed: seed))
+            try world.run()
+            for (key, value) in world.counters where key.hasPrefix("hostile") { totals[key, default: 0] += value }
+        }
+        for act in ["hostile forge", "hostile replay", "hostile ghost", "hostile squat"] { #expect(totals[act, default: 0] > 5, "\(act): \(totals)") }
+        for code in ["bad_signature", "unknown_origin", "missing_signature"] { #expect(totals["hostile refused \(code)", default: 0] > 0, "\(code): \(totals)") }
+        #expect(totals["hostile got accepted", default: 0] + totals["hostile got merged", default: 0] == 0 || totals["hostile replay", default: 0] > 0,
+                "only a replay of a real change may be taken (it is the origin's own): \(totals)")
+    }
 }
