@@ -144,7 +144,14 @@ public struct ReplicaServer: Sendable {
         for origin in Set(push.changes.map(\.origin)) { origins[origin] = try authority.originJurisdiction(origin) }
         let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
         let now = clock()
-        return try store.write { tx in try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, physicalNow: now, in: tx) }
+        // An attachment record is taken only with its whole, verified bytes here (SPEC §10); a receiver
+        // without a vault holds none, so it takes no attachment record either (they wait at the sender).
+        let keeper = try? self.vault()
+        return try store.write { tx in
+            try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, holdsBytes: { digest, change in
+                self.holdsBytes(digest, for: change, vault: keeper, enrolment, tx)
+            }, physicalNow: now, in: tx)
+        }
     }
 
     /// Serves a pull page within the puller's jurisdiction.

@@ -35,4 +35,12 @@ extension ValidationError.Code {
     public static let emptyChange: Self = "empty_change"
     public static let originMismatch: Self = "origin_mismatch"
     public static let scopeMismatch: Self = "scope_mismatch"
+    /// Not final: the receiver does not hold the whole, verified bytes an attachment record refers to.
+    /// It remembers nothing; the sender keeps the change pending, uploads the bytes and sends it again.
+    public static let attachmentBytesMissing: Self = "attachment_bytes_missing"
+}
+
+extension Rejection {
+    /// Whether a receiver may remember this refusal and give it again (every code but `attachment_bytes_missing`).
+    public var isFinal: Bool { code != .attachmentBytesMissing }
 }
