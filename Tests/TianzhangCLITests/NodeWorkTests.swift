@@ -175,7 +175,7 @@ struct NodeWorkTests {
     func photoInTwoTownships() throws {
         let world = try NodeWorld()
         try world.enrolAndInit("node:371312001", store: "a.sqlite", township: "371312001")
-        try world.enrolAndInit("node:371312002", store: "b.sqlite", township: "371312002")
+        try world.enrolAndInit("node:371312004", store: "b.sqlite", township: "371312004")
         _ = try world.sync("a.sqlite")
         _ = try world.sync("b.sqlite")
         let photo = world.folder.appendingPathComponent("shared-photo.jpg")
@@ -183,7 +183,7 @@ struct NodeWorkTests {
         try bytes.write(to: photo)
         let sha = try pythonSHA256(photo)
         var cases: [String: String] = [:]
-        for (store, township) in [("a.sqlite", "371312001"), ("b.sqlite", "371312002")] {
+        for (store, township) in [("a.sqlite", "371312001"), ("b.sqlite", "371312004")] {
             let village = try #require(try world.villages(of: township, store: store).first)
             let created = try world.json(try world.node(["case", "create", "--village", village, "--violation", "soilExtraction", "--lon", "118.35", "--lat", "35.05",
                                                          "--summary", "取土", "--json"], store: store))
