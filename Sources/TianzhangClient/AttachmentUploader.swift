@@ -5,8 +5,10 @@ import TianzhangSync
 
 /// The two attachment calls of protocol v1 (§10), as a client makes them.
 public protocol AttachmentTransport: Sendable {
-    func attachmentStatus(_ sha256: String) async throws(SyncClientError) -> AttachmentStatus
-    func uploadAttachmentChunk(_ sha256: String, offset: Int64, size: Int64, bytes: Data) async throws(SyncClientError) -> AttachmentStatus
+    /// - Parameter record: the attachment record that refers to the bytes: the receiver answers `complete` for
+    ///   bytes it holds only when the caller may see such a record (or sent the bytes whole itself).
+    func attachmentStatus(_ sha256: String, record: String?) async throws(SyncClientError) -> AttachmentStatus
+    func uploadAttachmentChunk(_ sha256: String, offset: Int64, size: Int64, bytes: Data, record: String?) async throws(SyncClientError) -> AttachmentStatus
 }
 
 /// Uploads an attachment from the local vault in chunks, each starting at the byte the receiver last
@@ -29,8 +31,8 @@ public struct AttachmentUploader: Sendable {
     /// - Throws: `SyncClientError`: the link failed (retry later: the next call resumes), or the receiver
     ///   refused (`digest_mismatch` means the local bytes are not what their name says).
     @discardableResult
-    public func upload(_ sha256: String, size: Int64, progress: (Int64) -> Void = { _ in }) async throws(SyncClientError) -> (status: AttachmentStatus, sent: Int64) {
-        var status = try await transport.attachmentStatus(sha256)
+    public func upload(_ sha256: String, size: Int64, record: String? = nil, progress: (Int64) -> Void = { _ in }) async throws(SyncClientError) -> (status: AttachmentStatus, sent: Int64) {
+        var status = try await transport.attachmentStatus(sha256, record: record)
         var sent: Int64 = 0
         var mismatches = 0
         while !status.complete {
@@ -40,13 +42,13 @@ public struct AttachmentUploader: Sendable {
             }
             guard !bytes.isEmpty else { throw .transport("the local copy of \(sha256) is shorter than \(size) bytes") }
             do {
-                status = try await transport.uploadAttachmentChunk(sha256, offset: status.received, size: size, bytes: bytes)
+                status = try await transport.uploadAttachmentChunk(sha256, offset: status.received, size: size, bytes: bytes, record: record)
                 sent += Int64(bytes.count)
                 progress(Int64(bytes.count))
             } catch .refused(409, let error) where error.code == "offset_mismatch" && mismatches < 3 {
                 // Another attempt (or another device with the same photo) moved the receiver on: ask again.
                 mismatches += 1
-                status = try await transport.attachmentStatus(sha256)
+                status = try await transport.attachmentStatus(sha256, record: record)
             }
         }
         return (status, sent)

@@ -121,6 +121,12 @@ public final class SyncClient: Sendable {
 
     var authorization: String { "Authorization: Bearer \(credential)" }
 
+    /// `record=ID` (record ids are A–Z a–z 0–9 - _ . : only: nothing to escape).
+    static func recordQuery(_ record: String?, first: Bool) -> String {
+        guard let record, record.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else { return "" }
+        return (first ? "?" : "&") + "record=" + record
+    }
+
     func attachmentURL(_ sha256: String, query: String = "") -> String {
         baseURL.appendingPathComponent("/v1/attachments/\(sha256)").absoluteString + query
     }
@@ -128,15 +134,15 @@ public final class SyncClient: Sendable {
 
 extension SyncClient: AttachmentTransport {
     /// - Throws: `SyncClientError` (`.refused` with the receiver's code, `.transport`, `.tls`).
-    public func attachmentStatus(_ sha256: String) async throws(SyncClientError) -> AttachmentStatus {
-        try await exchange(CurlRequest(method: .get, url: attachmentURL(sha256), headers: [authorization], body: Data(), options: options))
+    public func attachmentStatus(_ sha256: String, record: String? = nil) async throws(SyncClientError) -> AttachmentStatus {
+        try await exchange(CurlRequest(method: .get, url: attachmentURL(sha256, query: Self.recordQuery(record, first: true)), headers: [authorization], body: Data(), options: options))
     }
 
     /// Sends raw bytes (photos are compressed already: no gzip).
     /// - Throws: `SyncClientError`; `.refused(409, offset_mismatch)` when the receiver holds another length.
-    public func uploadAttachmentChunk(_ sha256: String, offset: Int64, size: Int64, bytes: Data) async throws(SyncClientError) -> AttachmentStatus {
+    public func uploadAttachmentChunk(_ sha256: String, offset: Int64, size: Int64, bytes: Data, record: String? = nil) async throws(SyncClientError) -> AttachmentStatus {
         try await exchange(CurlRequest(
-            method: .put, url: attachmentURL(sha256, query: "?offset=\(offset)&size=\(size)"),
+            method: .put, url: attachmentURL(sha256, query: "?offset=\(offset)&size=\(size)" + Self.recordQuery(record, first: false)),
             headers: ["Content-Type: application/octet-stream", authorization, "Expect:"], body: bytes, options: options))
     }
 }

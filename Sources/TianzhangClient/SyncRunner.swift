@@ -36,6 +36,9 @@ public struct SyncReport: Codable, Sendable {
     public var attachmentsMissing: [String] = []
     /// Attachments the receiver refused, with its reason (e.g. `digest_mismatch`).
     public var attachmentsRefused: [String] = []
+    /// Changes the receiver did not take yet and that stay pending (`attachment_bytes_missing`: their bytes
+    /// are not up); the next sync uploads the bytes again and resends them.
+    public var waiting: [SyncRejection] = []
     public init() {}
 }
 
@@ -116,8 +119,9 @@ public struct SyncRunner: Sendable {
         guard let vault else { return }
         let waiting = try store.read { tx in try tx.entries(delivery: .pending) }.filter { $0.change.recordType == .attachment }
         var seen = Set<String>()
-        for entry in waiting where seen.insert(entry.change.recordID).inserted {
-            let sha256 = entry.change.recordID
+        for entry in waiting {
+            // The digest is the record's `sha256` field (ids per case and digest), or its id (older records).
+            guard let sha256 = SyncEngine.attachmentDigest(of: entry.change), seen.insert(sha256).inserted else { continue }
             guard vault.has(sha256) else {
                 if !report.attachmentsMissing.contains(sha256) { report.attachmentsMissing.append(sha256) }
                 continue
@@ -127,22 +131,30 @@ public struct SyncRunner: Sendable {
             defer { report.attachmentBytesSent += confirmed.value }
             do {
                 let uploader = AttachmentUploader(vault: vault, transport: client, chunkBytes: chunkBytes)
-                let (_, sent) = try await uploader.upload(sha256, size: try vault.received(sha256)) { confirmed.add(Int($0)) }
+                let (_, sent) = try await uploader.upload(sha256, size: try vault.received(sha256), record: entry.change.recordID) { confirmed.add(Int($0)) }
                 report.attachmentsUploaded += 1
                 progress("uploaded attachment \(sha256.prefix(12))… (\(sent) bytes sent)")
             } catch let error as SyncClientError {
-                guard case .refused(let status, let refusal) = error, status < 500 else { throw error }
+                guard case .refused(let status, let refusal) = error, status < 500 || status == 507 else { throw error }
                 report.attachmentsRefused.append("\(sha256): \(refusal)")
+                progress("attachment \(sha256.prefix(12))… not uploaded (\(refusal.code)): its record stays pending")
             }
         }
     }
 
     func pushAll(_ report: inout SyncReport, sizes: inout (batch: Int, page: Int), progress: (String) -> Void,
                  observe: (SyncProgress.Phase, SyncReport, String?) -> Void = { _, _, _ in }) async throws {
-        while let request = try store.read({ [sizes] in try engine.nextPush(limit: sizes.batch, in: $0) }) {
+        // Changes the receiver answered `attachment_bytes_missing` stay pending; later batches leave them out.
+        var waiting = Set<ChangeID>()
+        while let request = try store.read({ [sizes, waiting] in try engine.nextPush(limit: sizes.batch, excluding: waiting, in: $0) }) {
             let response = try await client.push(request)
             sizes.batch = min(batchChangesMax, sizes.batch * 2)
             let summary = try store.write { try engine.handle(response, in: $0) }
+            waiting.formUnion(summary.waiting.map(\.id))
+            let byID = Dictionary(request.changes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            report.waiting += summary.waiting.compactMap { waiting in
+                byID[waiting.id].map { SyncRejection(LogEntry(seq: 0, change: $0, delivery: .pending, rejection: waiting.rejection)) }
+            }
             report.sent += request.changes.count
             report.accepted += summary.accepted
             report.merged += summary.merged

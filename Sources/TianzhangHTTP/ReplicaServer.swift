@@ -156,8 +156,13 @@ public struct ReplicaServer: Sendable {
         }
         let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
         let now = clock()
+        // An attachment record is taken only with its whole, verified bytes here (SPEC §10); a receiver
+        // without a vault holds none, so it takes no attachment record either (they wait at the sender).
+        let keeper = try? self.vault()
         return try store.write { tx in
-            try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, originKeys: { keys[$0] ?? .unknown }, physicalNow: now, in: tx)
+            try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, originKeys: { keys[$0] ?? .unknown }, holdsBytes: { digest, change in
+                self.holdsBytes(digest, for: change, vault: keeper, enrolment, tx)
+            }, physicalNow: now, in: tx)
         }
     }
 

@@ -294,11 +294,12 @@ public final class PatrolClient: Sendable {
     /// Records each photo's metadata (its bytes are already in the vault) and one timeline entry that refers to them.
     func recordEvidence(_ caseID: RecordID, photos: [(sha256: String, size: Int64)], text: String, kind: TimelineEntry.Kind,
                         scope: DivisionCode, author: String, now: Int64, _ tx: any SyncTransaction) throws {
-        for photo in photos where try tx.recordState(RecordKey(.attachment, photo.sha256)) == nil {
+        // One record per (case, digest): the same photo on two cases (of two townships) is two records.
+        for photo in photos where try tx.recordState(RecordKey(.attachment, AttachmentMetadata.recordID(sha256: photo.sha256, caseID: caseID))) == nil {
             let metadata = AttachmentMetadata(
                 sha256: photo.sha256, sizeBytes: photo.size, mediaType: Self.mediaType(of: vault.url(of: photo.sha256)), caseID: caseID,
                 createdAt: Timestamp(milliseconds: now), author: author)
-            try engine.record(Draft(creating: metadata, type: .attachment, id: photo.sha256, scope: scope, author: author), physicalNow: now, in: tx)
+            try engine.record(Draft(creating: metadata, type: .attachment, id: AttachmentMetadata.recordID(sha256: photo.sha256, caseID: caseID), scope: scope, author: author), physicalNow: now, in: tx)
         }
         let entry = TimelineEntry(id: newID(now), caseID: caseID, kind: kind, text: text, attachmentIDs: photos.map(\.sha256), author: author, at: Timestamp(milliseconds: now))
         try engine.record(Draft(creating: entry, type: .timelineEntry, id: entry.id.rawValue, scope: scope, author: author), physicalNow: now, in: tx)

@@ -18,6 +18,8 @@ public struct VaultError: Error, CustomStringConvertible, Sendable, Equatable {
         case sizeMismatch = "size_mismatch"
         /// The file could not be read or written.
         case io = "io_error"
+        /// The uploader's partial uploads would exceed its quota (`partialBytesMax`); finish or let expire some first.
+        case quotaExceeded = "quota_exceeded"
     }
 
     public var code: Code
@@ -35,11 +37,18 @@ public struct VaultError: Error, CustomStringConvertible, Sendable, Equatable {
 }
 
 /// Attachment bytes on disk, addressed by their SHA-256: `<folder>/<sha256>` once whole and verified,
-/// `<folder>/partial/<sha256>` while they arrive in chunks. Every write is flushed to disk (fsync)
-/// before it is acknowledged, so a confirmed byte survives a crash, and an upload cut at any byte resumes
-/// from the last confirmed one. Whole files are verified against their digest before they are kept.
+/// `<folder>/partial/<uploader>/<sha256>` while they arrive in chunks, one partial file per uploader (the
+/// authenticated replica), so two uploaders of the same bytes never write into one file and one uploader's
+/// junk never blocks another's real bytes. Every write is flushed to disk (fsync) before it is acknowledged,
+/// so a confirmed byte survives a crash, and an upload cut at any byte resumes from the last confirmed one.
+/// Whole files are verified against their digest before they are moved (atomically) to their final name.
+/// Partial bytes are bounded per uploader (`partialBytesMax`) and expire (`partialLifetime`).
 public struct AttachmentVault: Sendable {
     public let folder: URL
+    /// The partial bytes one uploader may hold at once, over all its unfinished uploads (SPEC §8).
+    public var partialBytesMax: Int64 = 256 * 1024 * 1024
+    /// How long an unfinished upload is kept after its last chunk (SPEC §8).
+    public var partialLifetime: TimeInterval = 24 * 60 * 60
 
     public init(folder: URL) throws(VaultError) {
         self.folder = folder
@@ -57,17 +66,36 @@ public struct AttachmentVault: Sendable {
 
     /// The file of a whole, verified attachment.
     public func url(of sha256: String) -> URL { folder.appendingPathComponent(sha256) }
-    func partialURL(of sha256: String) -> URL { folder.appendingPathComponent("partial").appendingPathComponent(sha256) }
+    /// The folder of one uploader's partial uploads (named by a digest of its replica id: any id is a safe name).
+    func uploaderFolder(_ uploader: String) -> URL {
+        var digest = ContentDigest()
+        digest.update(Data(uploader.utf8))
+        return folder.appendingPathComponent("partial").appendingPathComponent(String(digest.finalize().prefix(32)))
+    }
+    func partialURL(of sha256: String, uploader: String) -> URL { uploaderFolder(uploader).appendingPathComponent(sha256) }
+    /// An empty mark that this uploader sent these bytes whole and verified: it may learn they are here.
+    func doneURL(of sha256: String, uploader: String) -> URL { uploaderFolder(uploader).appendingPathComponent(sha256 + ".done") }
 
     /// Whether the whole, verified bytes are here.
     public func has(_ sha256: String) -> Bool { FileManager.default.fileExists(atPath: url(of: sha256).path) }
 
-    /// How many bytes of the attachment are here and confirmed: its size when whole, the length of the
-    /// partial file while it arrives, 0 when none.
+    /// How many bytes of the attachment are here and confirmed: its size when whole, 0 when none (local use).
     public func received(_ sha256: String) throws(VaultError) -> Int64 {
         try AttachmentMetadata.validate(sha256)
-        if let size = Self.size(of: url(of: sha256)) { return size }
-        return Self.size(of: partialURL(of: sha256)) ?? 0
+        return Self.size(of: url(of: sha256)) ?? 0
+    }
+
+    /// What an uploader may learn of an attachment (SPEC §10): whole when the bytes are here and it may know
+    /// (`mayKnow`: a record it may see refers to them) or it sent them whole itself; else only its own
+    /// partial upload. So a probe tells nobody whether bytes exist that it could not already see.
+    public func status(_ sha256: String, uploader: String, mayKnow: Bool) throws(VaultError) -> (received: Int64, complete: Bool) {
+        try AttachmentMetadata.validate(sha256)
+        if let size = Self.size(of: url(of: sha256)), mayKnow || FileManager.default.fileExists(atPath: doneURL(of: sha256, uploader: uploader).path) {
+            return (size, true)
+        }
+        let partial = partialURL(of: sha256, uploader: uploader)
+        if let size = Self.size(of: partial), !expired(partial, now: Date()) { return (size, false) }
+        return (0, false)
     }
 
     /// Takes in a local file (a photo just taken): copies it into the vault, hashing as it goes, flushes
@@ -110,29 +138,44 @@ public struct AttachmentVault: Sendable {
         return (sha256, size)
     }
 
-    /// Appends a chunk of an attachment that arrives over the network.
+    /// Appends a chunk of an attachment that arrives over the network, into the uploader's own partial file.
     /// - Parameters:
-    ///   - offset: where the chunk starts; MUST equal the bytes already received.
+    ///   - uploader: the authenticated replica sending it.
+    ///   - offset: where the chunk starts; MUST equal the bytes this uploader already sent.
     ///   - size: the whole attachment's declared size.
+    ///   - mayKnow: whether the uploader may learn that whole bytes are here already (see `status`).
     /// - Returns: the bytes now received, and whether the attachment is whole and verified.
     /// - Throws: `VaultError`: `offset_mismatch` (with `received`), `size_mismatch`, `digest_mismatch`
-    ///   (the partial bytes are discarded), `invalid_value`, `io_error`.
-    public func append(_ sha256: String, offset: Int64, size: Int64, bytes: some DataProtocol) throws(VaultError) -> (received: Int64, complete: Bool) {
+    ///   (the uploader's partial bytes are discarded), `quota_exceeded`, `invalid_value`, `io_error`.
+    public func append(_ sha256: String, uploader: String, offset: Int64, size: Int64, bytes: some DataProtocol,
+                       mayKnow: Bool = false, now: Date = Date()) throws(VaultError) -> (received: Int64, complete: Bool) {
         try AttachmentMetadata.validate(sha256)
         guard size > 0, size <= AttachmentMetadata.sizeBytesMax else {
             throw VaultError(.invalidValue, "An attachment's size must be 1 byte to 64 MiB, not \(size).")
         }
-        if has(sha256) { return (size, true) }
-        let partial = partialURL(of: sha256)
-        let held = Self.size(of: partial) ?? 0
+        if try self.status(sha256, uploader: uploader, mayKnow: mayKnow).complete { return (size, true) }
+        if offset == 0 { sweep(now: now) }
+        let partial = partialURL(of: sha256, uploader: uploader)
+        var held = Self.size(of: partial) ?? 0
+        if held > 0, expired(partial, now: now) {
+            try? FileManager.default.removeItem(at: partial)
+            held = 0
+        }
         guard offset == held else {
             throw VaultError(.offsetMismatch, "This chunk starts at byte \(offset), but \(held) bytes are held: resume from \(held).", received: held)
         }
         guard offset + Int64(bytes.count) <= size else {
             throw VaultError(.sizeMismatch, "The chunk ends at byte \(offset + Int64(bytes.count)), past the declared size \(size).")
         }
+        let total = partialBytes(of: uploader, now: now)
+        guard total + Int64(bytes.count) <= partialBytesMax else {
+            throw VaultError(.quotaExceeded, "This credential holds \(total) bytes of unfinished uploads; at most \(partialBytesMax) at once. Finish them, or wait for them to expire (\(Int(partialLifetime / 3600)) h after their last chunk).")
+        }
         do {
-            if held == 0 { FileManager.default.createFile(atPath: partial.path, contents: nil) }
+            if held == 0 {
+                try FileManager.default.createDirectory(at: uploaderFolder(uploader), withIntermediateDirectories: true)
+                FileManager.default.createFile(atPath: partial.path, contents: nil)
+            }
             let output = try FileHandle(forWritingTo: partial)
             try output.seekToEnd()
             try output.write(contentsOf: Data(bytes))
@@ -149,7 +192,38 @@ public struct AttachmentVault: Sendable {
             throw VaultError(.digestMismatch, "The \(size) bytes received hash to \(actual), not \(sha256); they were discarded: send them again.")
         }
         try keep(partial, as: sha256)
+        FileManager.default.createFile(atPath: doneURL(of: sha256, uploader: uploader).path, contents: nil)
         return (size, true)
+    }
+
+    /// The partial bytes one uploader holds now (expired ones not counted).
+    public func partialBytes(of uploader: String, now: Date = Date()) -> Int64 {
+        let files = (try? FileManager.default.contentsOfDirectory(at: uploaderFolder(uploader), includingPropertiesForKeys: [.fileSizeKey, .contentModificationDateKey])) ?? []
+        return files.filter { !$0.lastPathComponent.hasSuffix(".done") && !expired($0, now: now) }.reduce(0) { $0 + (Self.size(of: $1) ?? 0) }
+    }
+
+    /// Removes every partial upload whose last chunk is older than `partialLifetime` (run lazily, when an
+    /// upload starts, and when a server opens its vault).
+    public func sweep(now: Date = Date()) {
+        let manager = FileManager.default
+        let partials = folder.appendingPathComponent("partial")
+        for entry in (try? manager.contentsOfDirectory(at: partials, includingPropertiesForKeys: nil)) ?? [] {
+            var isFolder: ObjCBool = false
+            guard manager.fileExists(atPath: entry.path, isDirectory: &isFolder) else { continue }
+            if !isFolder.boolValue {
+                if expired(entry, now: now) { try? manager.removeItem(at: entry) }
+                continue
+            }
+            for file in (try? manager.contentsOfDirectory(at: entry, includingPropertiesForKeys: nil)) ?? []
+            where !file.lastPathComponent.hasSuffix(".done") && expired(file, now: now) {
+                try? manager.removeItem(at: file)
+            }
+        }
+    }
+
+    func expired(_ file: URL, now: Date) -> Bool {
+        guard let modified = (try? FileManager.default.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date else { return false }
+        return now.timeIntervalSince(modified) > partialLifetime
     }
 
     /// The bytes of a whole attachment from `offset`, at most `limit` of them.
@@ -171,6 +245,8 @@ public struct AttachmentVault: Sendable {
             try? FileManager.default.removeItem(at: file)
             return
         }
+        // rename(2) replaces atomically: two uploaders that finish the same (verified, hence equal) bytes at
+        // once both succeed, and a reader sees either no file or a whole one.
         guard rename(file.path, final.path) == 0 else { throw VaultError(.io, "Cannot keep \(sha256): \(String(cString: strerror(errno))).") }
         let directory = open(folder.path, O_RDONLY)
         if directory >= 0 {

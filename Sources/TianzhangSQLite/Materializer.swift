@@ -22,7 +22,7 @@ enum Materializer {
         case .timelineEntry: written = try upsert(decoded(TimelineEntry.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
         case .checkIn: written = try upsert(decoded(CheckIn.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
         case .verificationTask: written = try upsert(decoded(VerificationTask.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
-        case .attachment: written = try upsert(decoded(AttachmentMetadata.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
+        case .attachment: written = try upsert(decoded(AttachmentMetadata.self), in: db) { try SQLiteReplicaStore.upsert($0, id: state.key.id, in: db) }
         case .fieldChief: written = try upsert(decoded(FieldChief.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
         case .division: written = try upsert(decoded(Division.self), in: db) { try SQLiteReplicaStore.upsert($0, in: db) }
         case .receipt, .correction, .enrolment: written = true

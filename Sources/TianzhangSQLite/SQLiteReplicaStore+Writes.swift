@@ -68,10 +68,11 @@ extension SQLiteReplicaStore {
             ])
     }
 
-    /// Inserts or replaces an attachment's metadata row (keyed by its SHA-256).
-    public static func upsert(_ attachment: AttachmentMetadata, in db: Database) throws {
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO attachment (sha256, case_id, size_bytes, media_type, body) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [attachment.sha256, attachment.caseID?.rawValue, attachment.sizeBytes, attachment.mediaType, try JSON.text(attachment)])
+    /// Inserts or replaces an attachment's metadata row, keyed by its record id (by default its SHA-256,
+    /// the id of records made before ids per case and digest).
+    public static func upsert(_ attachment: AttachmentMetadata, id: String? = nil, in db: Database) throws {
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO attachment (id, sha256, case_id, size_bytes, media_type, body) VALUES (?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [id ?? attachment.sha256, attachment.sha256, attachment.caseID?.rawValue, attachment.sizeBytes, attachment.mediaType, try JSON.text(attachment)])
     }
 
     /// Inserts or replaces a field chief row.
@@ -120,7 +121,7 @@ extension SQLiteReplicaStore {
         return true
     }
 
-    /// Removes the materialized row of a record, if any (an attachment by its SHA-256, a division by its code).
+    /// Removes the materialized row of a record, if any (a division by its code).
     /// - Returns: whether a row was removed.
     @discardableResult
     public static func deleteRecord(type: RecordType, id: String, in db: Database) throws -> Bool {
@@ -137,7 +138,7 @@ extension SQLiteReplicaStore {
         case .timelineEntry: ("timeline_entry", "id")
         case .checkIn: ("check_in", "id")
         case .verificationTask: ("verification_task", "id")
-        case .attachment: ("attachment", "sha256")
+        case .attachment: ("attachment", "id")
         case .fieldChief: ("field_chief", "id")
         case .division: ("division", "code")
         case .receipt, .correction, .enrolment: nil

@@ -82,7 +82,19 @@ enum Schema {
                 CREATE INDEX enforcement_case_restore_by ON enforcement_case(status, restore_by);
                 """)
         }
-        migrator.registerMigration("v5-signing-keys") { db in
+        migrator.registerMigration("v5-attachment-per-record") { db in
+            // Attachment records are per (case, digest) (SPEC §10): the row is keyed by the record id, and
+            // several records may share one digest. Older records' id is their digest.
+            try db.execute(sql: """
+                CREATE TABLE attachment_v5 (id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, case_id TEXT, size_bytes INTEGER NOT NULL, media_type TEXT NOT NULL, body TEXT NOT NULL);
+                INSERT INTO attachment_v5 (id, sha256, case_id, size_bytes, media_type, body) SELECT sha256, sha256, case_id, size_bytes, media_type, body FROM attachment;
+                DROP TABLE attachment;
+                ALTER TABLE attachment_v5 RENAME TO attachment;
+                CREATE INDEX attachment_case ON attachment(case_id);
+                CREATE INDEX attachment_sha256 ON attachment(sha256);
+                """)
+        }
+        migrator.registerMigration("v6-signing-keys") { db in
             // Change signatures (SPEC §2.7): the public key of each credential's holder.
             try db.execute(sql: "ALTER TABLE credential ADD COLUMN public_key TEXT")
         }

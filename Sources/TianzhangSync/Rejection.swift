@@ -39,4 +39,12 @@ extension ValidationError.Code {
     public static let missingSignature: Self = "missing_signature"
     public static let unknownOrigin: Self = "unknown_origin"
     public static let conflictingChangeID: Self = "conflicting_change_id"
+    /// Not final: the receiver does not hold the whole, verified bytes an attachment record refers to.
+    /// It remembers nothing; the sender keeps the change pending, uploads the bytes and sends it again.
+    public static let attachmentBytesMissing: Self = "attachment_bytes_missing"
+}
+
+extension Rejection {
+    /// Whether a receiver may remember this refusal and give it again (every code but `attachment_bytes_missing`).
+    public var isFinal: Bool { code != .attachmentBytesMissing }
 }

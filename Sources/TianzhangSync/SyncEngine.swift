@@ -37,8 +37,22 @@ public struct PushSummary: Hashable, Sendable, Codable {
     public var duplicates = 0
     public var rejected: [LogEntry] = []
     public var conflicts: [Conflict] = []
+    /// Changes the receiver did not take yet, with a refusal that is not final (`attachment_bytes_missing`):
+    /// they stay pending, to be sent again once their bytes are up.
+    public var waiting: [WaitingChange] = []
 
     public init() {}
+}
+
+/// A pushed change the receiver answered with a refusal that is not final; it stays in the outbox.
+public struct WaitingChange: Hashable, Sendable, Codable {
+    public var id: ChangeID
+    public var rejection: Rejection
+
+    public init(id: ChangeID, rejection: Rejection) {
+        self.id = id
+        self.rejection = rejection
+    }
 }
 
 /// What one pulled page did at the puller.
@@ -211,10 +225,13 @@ public struct SyncEngine: Sendable {
     ///   - sender: the authenticated pusher.
     ///   - originJurisdiction: the enrolled jurisdiction of a change's origin, when the receiver knows it.
     ///   - originKeys: what the receiver knows of an origin's signing keys (SPEC §2.7).
+    ///   - holdsBytes: whether the receiver holds the whole, verified bytes of a digest for this change (SPEC
+    ///     §10: bytes the sender uploaded whole, or bytes a record it may see refers to); `nil`: not checked. An attachment record whose bytes are not held is
+    ///     refused with `attachment_bytes_missing`, which is not final: not remembered, no receipt.
     public func receive(
         _ request: PushRequest, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction? = { _ in nil },
         originKeys: (ReplicaID) -> OriginKeys = { _ in .notChecked },
-        physicalNow: Int64, in tx: any SyncTransaction
+        holdsBytes: ((_ digest: String, _ change: Change) -> Bool)? = nil, physicalNow: Int64, in tx: any SyncTransaction
     ) throws -> PushResponse {
         var meta = try requireMeta(tx)
         let isHub = meta.replica.kind == .hub
@@ -274,6 +291,12 @@ public struct SyncEngine: Sendable {
                 noteReceipt(change, rejection: rejection)
                 continue
             }
+            if let holdsBytes, change.recordType == .attachment, let digest = Self.attachmentDigest(of: change), !holdsBytes(digest, change) {
+                // Not final: nothing is remembered, so the same change is taken once its bytes are up.
+                results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: Rejection(
+                    .attachmentBytesMissing, "The bytes of attachment \(digest) are not here whole and verified: upload them (PUT /v1/attachments/\(digest)), then send this change again.", field: "sha256")))
+                continue
+            }
             meta.clock.observe(change.hlc, physical: physicalNow)
             let seq = try tx.appendLog(change, delivery: isHub ? .atCounty : .pending, rejection: nil)
             let key = change.key!
@@ -300,6 +323,14 @@ public struct SyncEngine: Sendable {
                 physicalNow: physicalNow, in: tx)
         }
         return PushResponse(receiver: meta.replica, results: results)
+    }
+
+    /// The digest of the bytes an attachment record's change refers to: its `sha256` field, or (records
+    /// made before ids per case and digest) its id when that is a digest; `nil` when it sets neither.
+    public static func attachmentDigest(of change: Change) -> String? {
+        if case .set(let value) = change.fields["sha256"], let digest = value.stringValue { return digest }
+        guard change.base.isEmpty, change.recordID.utf8.count == 64 else { return nil }
+        return change.recordID
     }
 
     /// Where an origin's receipt record lives: a division every puller entitled to it covers
@@ -390,9 +421,12 @@ public struct SyncEngine: Sendable {
     // MARK: - Pushing
 
     /// The next batch of this replica's outbox (its own and relayed changes not yet upstream).
-    public func nextPush(limit: Int? = nil, in tx: any SyncTransaction) throws -> PushRequest? {
+    /// - Parameter excluding: changes to leave out (those the receiver answered with a refusal that is not
+    ///   final in this sync: they wait for their bytes and must not hold up the rest).
+    public func nextPush(limit: Int? = nil, excluding: Set<ChangeID> = [], in tx: any SyncTransaction) throws -> PushRequest? {
         let meta = try requireMeta(tx)
-        let entries = try tx.pendingEntries(limit: limit ?? configuration.limits.batchChangesMax)
+        let limit = limit ?? configuration.limits.batchChangesMax
+        let entries = try tx.pendingEntries(limit: limit + excluding.count).filter { !excluding.contains($0.change.id) }.prefix(limit)
         return entries.isEmpty ? nil : PushRequest(sender: meta.replica, changes: entries.map(\.change))
     }
 
@@ -414,12 +448,23 @@ public struct SyncEngine: Sendable {
                     try markAtCounty(entry, tx)
                 } else if entry.delivery == .pending || (entry.delivery == .forwarded && response.receiver.kind == .hub) {
                     entry.delivery = response.receiver.kind == .hub ? .atCounty : .forwarded
+                    if entry.rejection?.isFinal == false { entry.rejection = nil }
                     try tx.updateLog(entry)
                 }
             case .rejected:
                 // The county's acceptance is final: a later refusal by an intermediate does not undo it.
                 guard entry.delivery != .atCounty else { continue }
                 let rejection = result.rejection ?? Rejection(.invalidValue, "Refused without a reason.")
+                guard rejection.isFinal else {
+                    // Not yet taken (its bytes are not up): the change stays in the outbox, to be sent again,
+                    // with the reason kept beside it for `pending` and `status`.
+                    summary.waiting.append(WaitingChange(id: entry.change.id, rejection: rejection))
+                    if entry.delivery == .pending || entry.delivery == .forwarded {
+                        entry.rejection = rejection
+                        try tx.updateLog(entry)
+                    }
+                    continue
+                }
                 let marked = try markRejected(entry, rejection, tx)
                 summary.rejected.append(marked)
             }

@@ -103,6 +103,12 @@ struct NodeSyncSession {
         for rejection in report.rejections {
             lines.append("  rejected \(rejection.change) \(rejection.record): \(rejection.code)\(rejection.field.map { " at \($0)" } ?? ""): \(rejection.message)")
         }
+        for waiting in report.waiting {
+            lines.append("  pending \(waiting.change) \(waiting.record): \(waiting.code): \(waiting.message)")
+        }
+        for refused in report.attachmentsRefused {
+            lines.append("  photo not uploaded, its record stays pending: \(refused)")
+        }
         for conflict in report.conflictDetails {
             lines.append("  conflict \(conflict.id): \(conflict.kind) under rule \(conflict.rule) (\(ruleSentence(conflict.rule)))")
         }

@@ -275,9 +275,11 @@ extension NodeCommand {
             if !FileManager.default.fileExists(atPath: copy.path) { try data.write(to: copy, options: .atomic) }
             let scope = record.village ?? record.township
             var drafts: [Draft] = []
-            // The same bytes attached before (content-addressed) are one attachment record.
-            if try store.read({ try $0.recordState(RecordKey(.attachment, sha)) }) == nil {
-                drafts.append(Draft(type: .attachment, id: sha, scope: scope, author: author, fields: creationFields(of: metadata, type: .attachment)))
+            // The same bytes attached to this case before are one attachment record (its id is per case and
+            // digest, so the same photo on a case of another township is a record of its own).
+            let attachmentID = AttachmentMetadata.recordID(sha256: sha, caseID: record.id)
+            if try store.read({ try $0.recordState(RecordKey(.attachment, attachmentID)) }) == nil {
+                drafts.append(Draft(type: .attachment, id: attachmentID, scope: scope, author: author, fields: creationFields(of: metadata, type: .attachment)))
             }
             let entryID = NodeCommand.newID(now)
             drafts.append(NodeCommand.timelineDraft(id: entryID, of: record, kind: .evidence, text: note ?? "evidence: \(url.lastPathComponent)", attachments: [sha], author: author, now: now))

@@ -229,17 +229,25 @@ struct NodeCommand: AsyncParsableCommand {
         @OptionGroup var options: Options
         @Flag(help: "Print JSON.") var json = false
 
-        struct Body: Codable { var replica: String; var digest: String; var pending: Int; var rejected: Int; var openConflicts: [String]; var parcels: Int; var cases: Int }
+        struct Body: Codable {
+            var replica: String; var digest: String; var pending: Int; var rejected: Int; var openConflicts: [String]; var parcels: Int; var cases: Int
+            /// Pending changes the upstream did not take yet, with its reason (`attachment_bytes_missing`: a photo's bytes are not up).
+            var waiting: [String] = []
+        }
 
         func run() async throws {
             let (store, meta, engine) = try NodeCommand.open(options)
             let summary = try store.summary()
+            let waiting = try store.read { try $0.entries(delivery: .pending) }.compactMap { entry in
+                entry.rejection.map { "\(entry.change.recordTypeName)/\(entry.change.recordID): \($0.code.rawValue): \($0.message)" }
+            }
             let (digest, conflicts) = try store.read { tx in (try engine.digest(of: meta.jurisdiction, in: tx), try engine.conflicts(in: meta.jurisdiction, in: tx)) }
             let body = Body(replica: meta.replica.rawValue, digest: digest, pending: summary.pendingChanges, rejected: summary.rejectedChanges,
-                            openConflicts: conflicts.filter { $0.status == .open }.map(\.id), parcels: summary.parcels, cases: summary.cases)
+                            openConflicts: conflicts.filter { $0.status == .open }.map(\.id), parcels: summary.parcels, cases: summary.cases, waiting: waiting)
             if json { print(String(decoding: try Wire.encoder.encode(body), as: UTF8.self)) } else {
                 print("\(body.replica): \(body.parcels) parcels, \(body.cases) cases; \(body.pending) changes waiting, \(body.rejected) rejected; digest \(digest.prefix(16))")
                 for id in body.openConflicts { print("  open conflict \(id)") }
+                for line in body.waiting { print("  pending \(line)") }
             }
         }
     }

@@ -171,6 +171,55 @@ struct NodeWorkTests {
         #expect(digests.node == digests.hub)
     }
 
+    @Test("the same photo as evidence in two townships reaches the hub for both; bytes that went bad locally keep their record pending until they are good again")
+    func photoInTwoTownships() throws {
+        let world = try NodeWorld()
+        try world.enrolAndInit("node:371312001", store: "a.sqlite", township: "371312001")
+        try world.enrolAndInit("node:371312004", store: "b.sqlite", township: "371312004")
+        _ = try world.sync("a.sqlite")
+        _ = try world.sync("b.sqlite")
+        let photo = world.folder.appendingPathComponent("shared-photo.jpg")
+        let bytes = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 / 977) })
+        try bytes.write(to: photo)
+        let sha = try pythonSHA256(photo)
+        var cases: [String: String] = [:]
+        for (store, township) in [("a.sqlite", "371312001"), ("b.sqlite", "371312004")] {
+            let village = try #require(try world.villages(of: township, store: store).first)
+            let created = try world.json(try world.node(["case", "create", "--village", village, "--violation", "soilExtraction", "--lon", "118.35", "--lat", "35.05",
+                                                         "--summary", "取土", "--json"], store: store))
+            let caseID = try #require(created["id"] as? String)
+            cases[store] = caseID
+            #expect(try world.json(try world.node(["evidence", caseID, photo.path, "--json"], store: store))["sha256"] as? String == sha)
+        }
+        // Township A's copy goes bad on disk after it was recorded.
+        var corrupt = bytes
+        corrupt[2_000_000] ^= 0xFF
+        try corrupt.write(to: world.folder.appendingPathComponent("a.sqlite.attachments/\(sha)"))
+        let hub = world.folder.appendingPathComponent("hub.sqlite")
+
+        let first = try world.sync("a.sqlite")
+        #expect((first["attachmentsRefused"] as? [String])?.first?.contains("digest_mismatch") == true, "\(first)")
+        #expect(((first["waiting"] as? [[String: Any]]) ?? []).map { $0["code"] as? String } == ["attachment_bytes_missing"], "\(first)")
+        #expect(first["pending"] as? Int == 1, "the photo's record stays pending")
+        #expect(try sqlText(hub, "select count(*) from attachment where sha256 = ?", [sha]) == "0")
+        let status = try world.json(try world.node(["status", "--json"], store: "a.sqlite"))
+        #expect((status["waiting"] as? [String])?.first?.contains("attachment_bytes_missing") == true && status["pending"] as? Int == 1, "\(status)")
+        let human = try world.node(["sync"], store: "a.sqlite")
+        #expect(human.output.contains("attachment_bytes_missing") && human.output.contains("digest_mismatch"), "\(human.output)")
+
+        let other = try world.sync("b.sqlite")
+        #expect(other["pending"] as? Int == 0 && (other["rejections"] as? [Any])?.isEmpty == true, "\(other)")
+        #expect(try sqlText(hub, "select count(*) from attachment where sha256 = ? and case_id = ?", [sha, cases["b.sqlite"]!]) == "1")
+        #expect(try Data(contentsOf: world.folder.appendingPathComponent("hub.sqlite.attachments/\(sha)")) == bytes)
+        // Bytes the hub holds from township B do not stand in for A's: A's record still waits for A's own.
+        #expect(try world.sync("a.sqlite")["pending"] as? Int == 1)
+
+        try bytes.write(to: world.folder.appendingPathComponent("a.sqlite.attachments/\(sha)"))
+        let healed = try world.sync("a.sqlite")
+        #expect(healed["pending"] as? Int == 0 && healed["attachmentsUploaded"] as? Int == 1, "\(healed)")
+        #expect(try sqlText(hub, "select count(*) from attachment where sha256 = ?", [sha]) == "2", "one record per case, both at the county")
+    }
+
     @Test("a change the hub refuses shows in `node rejected`; amended, it is accepted on the next sync")
     func rejectedThenAmended() throws {
         let world = try NodeWorld()

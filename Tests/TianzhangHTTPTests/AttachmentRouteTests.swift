@@ -92,12 +92,12 @@ struct AttachmentVaultTests {
             attempts += 1
             // Each attempt asks where to resume, sends a chunk, and its link is cut at a random byte:
             // the receiver keeps only whole chunks it confirmed.
-            let from = Int(try receiver.received(sha))
+            let from = Int(try receiver.status(sha, uploader: "node:1", mayKnow: false).received)
             let chunk = Int.random(in: 1...40_000, using: &rng)
             let end = min(bytes.count, from + chunk)
             let cutAt = Int.random(in: from...end + 10_000, using: &rng)
             if cutAt < end { continue }  // cut mid-chunk: nothing of it is confirmed
-            _ = try receiver.append(sha, offset: Int64(from), size: Int64(bytes.count), bytes: bytes[from..<end])
+            _ = try receiver.append(sha, uploader: "node:1", offset: Int64(from), size: Int64(bytes.count), bytes: bytes[from..<end])
         }
         #expect(try Data(contentsOf: receiver.url(of: sha)) == bytes)
         #expect(try receiver.received(sha) == 200_000)
@@ -109,13 +109,13 @@ struct AttachmentVaultTests {
         let first = try vault()
         let bytes = Data(repeating: 7, count: 10_000)
         let sha = ContentDigest.sha256(bytes)
-        _ = try first.append(sha, offset: 0, size: 10_000, bytes: bytes.prefix(4_000))
+        _ = try first.append(sha, uploader: "node:1", offset: 0, size: 10_000, bytes: bytes.prefix(4_000))
         let reopened = try AttachmentVault(folder: first.folder)
-        #expect(try reopened.received(sha) == 4_000)
+        #expect(try reopened.status(sha, uploader: "node:1", mayKnow: false).received == 4_000)
         #expect(throws: VaultError(.offsetMismatch, "This chunk starts at byte 3000, but 4000 bytes are held: resume from 4000.", received: 4_000)) {
-            try reopened.append(sha, offset: 3_000, size: 10_000, bytes: bytes.prefix(10))
+            try reopened.append(sha, uploader: "node:1", offset: 3_000, size: 10_000, bytes: bytes.prefix(10))
         }
-        let done = try reopened.append(sha, offset: 4_000, size: 10_000, bytes: bytes.suffix(6_000))
+        let done = try reopened.append(sha, uploader: "node:1", offset: 4_000, size: 10_000, bytes: bytes.suffix(6_000))
         #expect(done.complete && done.received == 10_000)
     }
 

@@ -171,11 +171,30 @@ struct SQLiteReplicaStoreTests {
 
     // MARK: migrations
 
+    @Test("v5 keys attachment rows by record id: an older row (keyed by its digest) keeps its digest as its id; two records may share a digest")
+    func attachmentMigration() throws {
+        let path = try temporaryPath()
+        let digest = String(repeating: "c", count: 64)
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try Schema.migrator.migrate(queue, upTo: "v4-deadline-indexes")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO attachment (sha256, case_id, size_bytes, media_type, body) VALUES (?, 'C1', 2048, 'image/jpeg', ?)",
+                               arguments: [digest, try JSON.text(f.attachment(digest, case: "C1"))])
+            }
+        }
+        let store = try SQLiteReplicaStore(path: path)
+        #expect(try store.writer.read { try String.fetchOne($0, sql: "SELECT id FROM attachment") } == digest)
+        #expect(try store.attachment(digest) == f.attachment(digest, case: "C1"))
+        try store.writer.write { db in try SQLiteReplicaStore.upsert(f.attachment(digest, case: "C2"), id: AttachmentMetadata.recordID(sha256: digest, caseID: try RecordID("C2")), in: db) }
+        #expect(try store.attachments(ofCase: "C1").count == 1 && store.attachments(ofCase: "C2").count == 1)
+    }
+
     @Test("migrations run once and reopening is idempotent")
     func migrationsRunOnce() throws {
         // Given a new store
         let path = try temporaryPath()
-        let expected = ["v1-records", "v2-sync", "v3-enrolment", "v4-deadline-indexes", "v5-signing-keys"]
+        let expected = ["v1-records", "v2-sync", "v3-enrolment", "v4-deadline-indexes", "v5-attachment-per-record", "v6-signing-keys"]
         #expect(SQLiteReplicaStore.migrations == expected)
         do {
             let store = try SQLiteReplicaStore(path: path)
