@@ -89,7 +89,8 @@ public struct SyncEngine: Sendable {
             }
             return meta
         }
-        let meta = ReplicaMeta(replica: replica, jurisdiction: jurisdiction, clock: HLCClock(futureToleranceMilliseconds: configuration.futureToleranceMilliseconds))
+        let meta = ReplicaMeta(replica: replica, jurisdiction: jurisdiction, clock: HLCClock(futureToleranceMilliseconds: configuration.futureToleranceMilliseconds),
+                               incarnation: Self.newIncarnation())
         try tx.saveMeta(meta)
         return meta
     }
@@ -115,11 +116,13 @@ public struct SyncEngine: Sendable {
         // record's changes, so no receiver mistakes it for a creation.
         if base.isEmpty, let existing, let any = existing.changes.min() { base = [any] }
         var clock = meta.clock
+        // Stamped in the county's time, never past it plus the allowed drift (SPEC §2.4).
+        let countyNow = meta.countyTime(physicalNow)
         let change = Change(
             id: ChangeID(origin: meta.replica, seq: meta.originSeq + 1), recordType: draft.type, recordID: draft.id,
-            scope: draft.scope, hlc: clock.tick(physical: physicalNow), author: draft.author, base: base, fields: draft.fields)
+            scope: draft.scope, hlc: clock.tick(physical: countyNow, ceiling: stampCeiling(meta, countyNow)), author: draft.author, base: base, fields: draft.fields)
         let context = AdmissionContext(
-            writerJurisdiction: meta.jurisdiction, physicalNow: max(physicalNow, clock.last.wall),
+            writerJurisdiction: meta.jurisdiction, physicalNow: max(countyNow, clock.last.wall),
             futureToleranceMilliseconds: configuration.futureToleranceMilliseconds, existing: existing, landClasses: configuration.landClasses)
         if let rejection = Admission.check(change, context: context) { throw rejection }
         meta.clock = clock
@@ -201,6 +204,7 @@ public struct SyncEngine: Sendable {
         physicalNow: Int64, in tx: any SyncTransaction
     ) throws -> PushResponse {
         var meta = try requireMeta(tx)
+        let countyNow = meta.countyTime(physicalNow)
         let isHub = meta.replica.kind == .hub
         var results: [ChangeResult] = []
         var receipts: [ReplicaID: (scope: DivisionCode, accepted: [JSONValue], rejected: [JSONValue])] = [:]
@@ -229,13 +233,13 @@ public struct SyncEngine: Sendable {
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 continue
             }
-            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, physicalNow: physicalNow, tx) {
+            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, physicalNow: countyNow, tx) {
                 try tx.saveReceivedRejection(change.id, rejection)
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 noteReceipt(change, rejection: rejection)
                 continue
             }
-            meta.clock.observe(change.hlc, physical: physicalNow)
+            meta.clock.observe(change.hlc, physical: countyNow)
             let seq = try tx.appendLog(change, delivery: isHub ? .atCounty : .pending, rejection: nil)
             let key = change.key!
             let state = try fold(change, into: try tx.recordState(key), key: key, tx)
@@ -303,7 +307,8 @@ public struct SyncEngine: Sendable {
     public func servePull(_ request: PullRequest, for puller: Peer, in tx: any SyncTransaction) throws -> PullResponse {
         let meta = try requireMeta(tx)
         let limit = max(1, min(request.limit, configuration.limits.pageChangesMax))
-        let page = try tx.logPage(after: request.after, in: puller.jurisdiction, excluding: puller.replica, limit: limit)
+        // A puller recovering its own changes after a restore asks for them too (SPEC §7.2).
+        let page = try tx.logPage(after: request.after, in: puller.jurisdiction, excluding: request.includeOwn == true ? nil : puller.replica, limit: limit)
         let remaining = request.estimate == true ? (page.more ? try tx.logCount(after: page.scannedThrough, in: puller.jurisdiction, excluding: puller.replica) : 0) : nil
         return PullResponse(
             server: meta.replica, changes: page.entries.filter { $0.delivery != .rejected }.map(\.change),
@@ -391,12 +396,14 @@ public struct SyncEngine: Sendable {
                 }
                 continue
             }
-            meta.clock.observe(change.hlc, physical: physicalNow)
+            meta.clock.observe(change.hlc, physical: meta.countyTime(physicalNow))
             if let rejection = try rejectionByReceipt(change.id, tx, cache: &receipts) {
                 _ = try tx.appendLog(change, delivery: .rejected, rejection: rejection)
                 continue
             }
-            _ = try tx.appendLog(change, delivery: .received, rejection: nil)
+            // One of this replica's own changes that its store lost (restored from a backup, SPEC §7.2).
+            let own = change.origin == meta.replica
+            _ = try tx.appendLog(change, delivery: own ? (fromHub ? .atCounty : .forwarded) : .received, rejection: nil)
             try fold(change, into: try tx.recordState(key), key: key, tx)
             summary.applied += 1
             if key.type == .receipt {
