@@ -89,7 +89,8 @@ extension SyncRunner {
         while true {
             let answer: Result<HelloResponse, SyncClientError>
             let sentAt = clock()
-            let request = try store.read { tx in try engine.describeForHello(HelloRequest(replica: replica), localTime: sentAt, checkpoint: "hub", in: tx) }
+            let upstream = try store.setting(Self.upstreamSetting).flatMap { try? ReplicaID($0) }
+            let request = try store.read { tx in try engine.describeForHello(HelloRequest(replica: replica), localTime: sentAt, checkpoint: "hub", upstream: upstream, in: tx) }
             do { answer = .success(try await client.hello(request)) } catch { answer = .failure(error) }
             switch answer {
             case .success(let hello): return (hello, sentAt, clock())

@@ -20,6 +20,12 @@ extension ReplicaServer {
     /// Adds the server's incarnation, what it holds of the caller's origin (and relayed origins) and its
     /// log head to a `hello` answer, and records the caller's clock skew (SPEC §7.1, §7.2).
     func answerRecovery(_ hello: HelloRequest, _ response: inout HelloResponse, now: Int64) throws {
+        if let seq = hello.serverOriginSeq, seq > (try store.read { try $0.meta()?.originSeq } ?? .max) {
+            let skipped = try store.write { tx in try engine.skipOwnSeqs(past: seq, in: tx) }
+            if skipped > 0 {
+                FileHandle.standardError.write(Data("store: \(hello.replica) holds \(skipped) changes of this server that its store lacks (restored from an earlier copy): its own seqs continue past \(seq)\n".utf8))
+            }
+        }
         let facts = try store.read { tx in try engine.helloFacts(for: hello, in: tx) }
         response.incarnation = facts.incarnation
         response.heldSeq = facts.held

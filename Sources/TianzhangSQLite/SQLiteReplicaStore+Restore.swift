@@ -2,6 +2,9 @@ import Foundation
 import GRDB
 import TianzhangSync
 
+/// The gap `restore` leaves in a restored replica's own seqs (more than it writes between two backups).
+public let restoreSeqGap: UInt64 = 1_000_000
+
 extension SQLiteReplicaStore {
     /// Settings whose key starts with `prefix`, by key.
     public func settings(withPrefix prefix: String) throws -> [(key: String, value: String)] {
@@ -33,6 +36,11 @@ extension SQLiteReplicaStore {
             try source.close()
         } catch { throw StoreError.translate(error, path: path) }
         let store = try SQLiteReplicaStore(path: path)
-        return try store.write { tx in try engine.markRestored(in: tx) }
+        return try store.write { tx in
+            // The copy's own seqs were handed out again after the backup was taken: leave a gap, so the
+            // restored replica's next own change never reuses one (callers' hello closes it further).
+            if let meta = try tx.meta() { _ = try engine.skipOwnSeqs(past: meta.originSeq + restoreSeqGap, in: tx) }
+            return try engine.markRestored(in: tx)
+        }
     }
 }

@@ -34,6 +34,9 @@ public struct HelloRequest: Hashable, Sendable, Codable {
     public var relayedOrigins: [ReplicaID]?
     /// The lowest seq of the caller's own changes not yet confirmed by the server (SPEC §7.2).
     public var pendingFrom: UInt64?
+    /// The highest seq of the server's own changes the caller holds (its last server's), so a server
+    /// restored from an earlier copy never reuses one of its own seqs (SPEC §7.2).
+    public var serverOriginSeq: UInt64?
 
     public init(protocolVersions: [Int] = ProtocolVersion.supported, replica: ReplicaID, recordTypes: [String] = RecordType.allCases.map(\.rawValue)) {
         self.protocolVersions = protocolVersions

@@ -81,7 +81,8 @@ extension SyncEngine {
     }
 
     /// The optional members of a `hello` that let the upstream answer what it holds (SPEC §7.1, §7.2).
-    public func describeForHello(_ request: HelloRequest, localTime: Int64, checkpoint peer: String, in tx: any SyncTransaction) throws -> HelloRequest {
+    /// - Parameter upstream: the server this replica synced with last (`nil`: none yet).
+    public func describeForHello(_ request: HelloRequest, localTime: Int64, checkpoint peer: String, upstream: ReplicaID? = nil, in tx: any SyncTransaction) throws -> HelloRequest {
         let meta = try requireMeta(tx)
         var request = request
         request.localTime = localTime
@@ -92,6 +93,7 @@ extension SyncEngine {
             .subtracting([meta.replica]).filter { $0.kind != .hub }
         request.relayedOrigins = relayed.isEmpty ? nil : relayed.sorted()
         request.pendingFrom = try tx.entries(delivery: .pending).first { $0.change.origin == meta.replica }?.change.id.seq
+        if let upstream, let seq = try tx.highestSeq(of: upstream), seq > 0 { request.serverOriginSeq = seq }
         return request
     }
 
@@ -112,6 +114,18 @@ extension SyncEngine {
             facts.digests = digests
         }
         return facts
+    }
+
+    /// A server restored from an earlier copy learns from a caller's `hello` how far its own seqs went:
+    /// its next own change skips past what the caller holds (SPEC §7.2).
+    /// - Returns: how many seqs were skipped (0: none).
+    public func skipOwnSeqs(past seq: UInt64, in tx: any SyncTransaction) throws -> UInt64 {
+        var meta = try requireMeta(tx)
+        guard seq > meta.originSeq else { return 0 }
+        let skipped = seq - meta.originSeq
+        meta.originSeq = seq
+        try tx.saveMeta(meta)
+        return skipped
     }
 
     /// A change's digest for `hello` (hex SHA-256 of its canonical JSON).
