@@ -21,6 +21,10 @@ public struct CredentialRevoked: Error, CustomStringConvertible, Sendable {
 extension SyncRunner {
     /// The setting that remembers which server this replica last synced with.
     static let upstreamSetting = "upstream.server"
+    /// The upstream store's incarnation at the last sync (SPEC §7.2).
+    static let upstreamIncarnationSetting = "upstream.incarnation"
+    /// Set while this replica re-pulls its own changes after its store was found restored.
+    static let recoverOwnSetting = "recover.own"
 
     /// A sync that first asks `hello` what this replica may hold, then pushes and pulls (`sync`):
     /// - when the jurisdiction the upstream answers differs from the one held (a village moved, the
@@ -34,7 +38,14 @@ extension SyncRunner {
     ///   refuses otherwise or the link stays down after the retries.
     public func syncInScope(progress: @Sendable (String) -> Void = { _ in }) async throws -> SyncReport {
         do {
-            let hello = try await helloWithRetry(progress: progress)
+            let (hello, sentAt, receivedAt) = try await helloWithRetry(progress: progress)
+            let clockReading = try store.write { tx in try engine.learnCountyTime(serverTime: hello.serverTime, sentAt: sentAt, receivedAt: receivedAt, in: tx) }
+            if abs(clockReading.offsetMilliseconds) >= SyncEngine.stampDriftMilliseconds {
+                progress("this device's clock is \(Self.describeSkew(-clockReading.offsetMilliseconds)) of the county's; changes are stamped in the county's time")
+            }
+            if clockReading.rewoundMilliseconds > 0 {
+                progress("this replica's clock had run \(clockReading.rewoundMilliseconds / 1000) s ahead of the county's; brought back")
+            }
             var changed: Jurisdiction?
             var removed: ScopeNarrowing?
             if let meta = try store.read({ try $0.meta() }), meta.jurisdiction != hello.jurisdiction {
@@ -47,9 +58,22 @@ extension SyncRunner {
                 progress("now served by \(hello.server) (was \(last)): pulling its log from the start")
             }
             try store.setSetting(Self.upstreamSetting, hello.server.rawValue)
-            var report = try await sync(progress: progress)
+            let knownIncarnation = try store.setting(Self.upstreamIncarnationSetting)
+            let findings = try store.write { tx in try engine.reconcile(hello, knownIncarnation: knownIncarnation, checkpoint: "hub", physicalNow: clock(), in: tx) }
+            if let incarnation = hello.incarnation { try store.setSetting(Self.upstreamIncarnationSetting, incarnation) }
+            if findings.recoverOwn { try store.setSetting(Self.recoverOwnSetting, "1") }
+            if findings.ownSeqsSkipped > 0 { progress("the upstream holds \(findings.ownSeqsSkipped) changes of this replica this store did not have: new changes skip past them") }
+            if !findings.renumbered.isEmpty { progress("\(findings.renumbered.count) changes made since this store was restored reused seqs the upstream holds: recorded again (\(findings.renumbered.joined(separator: ", ")))") }
+            if findings.resent > 0 { progress("the upstream no longer holds \(findings.resent) changes it had confirmed: sending them again") }
+            if let reason = findings.repullReason { progress("pulling from the start: \(reason)") }
+            var runner = self
+            runner.includeOwnChanges = try store.setting(Self.recoverOwnSetting) == "1"
+            var report = try await runner.sync(progress: progress)
+            if runner.includeOwnChanges { try store.setSetting(Self.recoverOwnSetting, "0") }
             report.jurisdictionChanged = changed
             report.removed = removed
+            report.clock = clockReading
+            report.recovery = findings.isEmpty ? nil : findings
             return report
         } catch let error as SyncClientError {
             guard case .refused(_, let refusal) = error, refusal.code == "revoked_credential" else { throw error }
@@ -58,14 +82,18 @@ extension SyncRunner {
         }
     }
 
-    func helloWithRetry(progress: (String) -> Void) async throws -> HelloResponse {
+    /// - Returns: the answer, and this replica's wall clock when the answering request was sent and answered.
+    func helloWithRetry(progress: (String) -> Void) async throws -> (HelloResponse, sentAt: Int64, receivedAt: Int64) {
         var delay = backoffFirst
         var failures = 0
         while true {
             let answer: Result<HelloResponse, SyncClientError>
-            do { answer = .success(try await client.hello(HelloRequest(replica: replica))) } catch { answer = .failure(error) }
+            let sentAt = clock()
+            let upstream = try store.setting(Self.upstreamSetting).flatMap { try? ReplicaID($0) }
+            let request = try store.read { tx in try engine.describeForHello(HelloRequest(replica: replica), localTime: sentAt, checkpoint: "hub", upstream: upstream, in: tx) }
+            do { answer = .success(try await client.hello(request)) } catch { answer = .failure(error) }
             switch answer {
-            case .success(let hello): return hello
+            case .success(let hello): return (hello, sentAt, clock())
             case .failure(let error):
                 guard error.isRetryable, failures < retriesMax else { throw error }
                 failures += 1
@@ -74,5 +102,14 @@ extension SyncRunner {
                 delay *= 2
             }
         }
+    }
+}
+
+extension SyncRunner {
+    /// "6 h 0 min ahead", "3 min behind" (positive: this clock is ahead).
+    static func describeSkew(_ skew: Int64) -> String {
+        let minutes = (abs(skew) + 30_000) / 60_000
+        let text = minutes >= 60 ? "\(minutes / 60) h \(minutes % 60) min" : "\(minutes) min"
+        return text + (skew > 0 ? " ahead" : " behind")
     }
 }

@@ -39,6 +39,10 @@ public struct SyncReport: Codable, Sendable {
     /// Changes the receiver did not take yet and that stay pending (`attachment_bytes_missing`: their bytes
     /// are not up); the next sync uploads the bytes again and resends them.
     public var waiting: [SyncRejection] = []
+    /// What `hello` told of this replica's clock (`syncInScope`).
+    public var clock: ClockReading?
+    /// What this sync found and repaired of a store restored on either side (`syncInScope`, SPEC §7.2).
+    public var recovery: RollbackFindings?
     public init() {}
 }
 
@@ -59,6 +63,8 @@ public struct SyncRunner: Sendable {
     /// Where this replica keeps attachment bytes (its own photos, or those its patrols uploaded to it);
     /// by default the vault beside its store. Their bytes go up before the records that refer to them.
     public var vault: AttachmentVault?
+    /// Pull this replica's own changes too (set by `syncInScope` while it recovers them after a restore).
+    public var includeOwnChanges = false
 
     public init(store: SQLiteReplicaStore, engine: SyncEngine, client: SyncClient, replica: ReplicaID,
                 clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
@@ -173,7 +179,9 @@ public struct SyncRunner: Sendable {
                  observe: (SyncProgress.Phase, SyncReport, String?) -> Void = { _, _, _ in }) async throws {
         while true {
             let cursor = try store.read { try $0.checkpoint(peer: "hub") }
-            let page = try await client.pull(PullRequest(puller: replica, after: cursor, limit: sizes.page, estimate: report.estimatedTotal == nil ? true : nil))
+            var request = PullRequest(puller: replica, after: cursor, limit: sizes.page, estimate: report.estimatedTotal == nil ? true : nil)
+            if includeOwnChanges { request.includeOwn = true }
+            let page = try await client.pull(request)
             sizes.page = min(pageChangesMax, sizes.page * 2)
             report.bytesReceived += (try? Wire.encoder.encode(page).count) ?? 0
             let keys = try pulledOriginKeys(page)

@@ -134,9 +134,12 @@ public struct ReplicaServer: Sendable {
             throw WireError(400, "unsupported_protocol_version", "None of versions \(hello.protocolVersions) is spoken here; this server speaks \(ProtocolVersion.supported).", field: "protocolVersions")
         }
         let known = Set(RecordType.allCases.map(\.rawValue))
-        return HelloResponse(
-            protocolVersion: version, server: replica, serverTime: clock(), limits: configuration.limits,
+        let now = clock()
+        var response = HelloResponse(
+            protocolVersion: version, server: replica, serverTime: now, limits: configuration.limits,
             recordTypes: hello.recordTypes.filter(known.contains).sorted(), jurisdiction: enrolment.jurisdiction)
+        try answerRecovery(hello, &response, now: now)
+        return response
     }
 
     /// Receives a push: each change checked against the sender's jurisdiction and its origin's.

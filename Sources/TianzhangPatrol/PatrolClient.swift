@@ -199,15 +199,17 @@ public final class PatrolClient: Sendable {
             throw PatrolError(.outsideVillages, "This device has no village to report in.")
         }
         let kept = try keep(photos)
-        let now = clock()
+        // The three-ones clock starts at the county's time of discovery, whatever this device's clock says.
+        let device = clock()
+        let now = try meta().countyTime(device)
         let author = try person()
         let caseRecord = EnforcementCase(
             id: newID(now), source: .patrol, violation: violation, location: position.position, township: village.township!, village: village,
             parcelIDs: parcel.map { [$0.id] } ?? [], affectedAreaMu: areaMu, discoveredAt: Timestamp(milliseconds: now), summary: note)
         try caseRecord.validate()
         try store.write { tx in
-            try engine.record(Draft(creating: caseRecord, type: .enforcementCase, id: caseRecord.id.rawValue, scope: village, author: author), physicalNow: now, in: tx)
-            try recordEvidence(caseRecord.id, photos: kept, text: note, kind: .evidence, scope: village, author: author, now: now, tx)
+            try engine.record(Draft(creating: caseRecord, type: .enforcementCase, id: caseRecord.id.rawValue, scope: village, author: author), physicalNow: device, in: tx)
+            try recordEvidence(caseRecord.id, photos: kept, text: note, kind: .evidence, scope: village, author: author, now: now, physical: device, tx)
         }
         return Report(caseRecord: caseRecord, photos: kept.map(\.sha256), deadlines: caseRecord.deadlines)
     }
@@ -217,7 +219,7 @@ public final class PatrolClient: Sendable {
     /// Open tasks addressed to this field chief as its field-chief push, nearest deadline first, each with
     /// its countdowns at the injected clock.
     public func tasks() throws -> [TaskView] {
-        let now = clock()
+        let now = try meta().countyTime(clock())
         return try store.openTasks(for: try person()).filter { $0.recipient == .fieldChief }.map { task in
             TaskView(task: task, summary: try store.enforcementCase(task.caseID.rawValue)?.summary,
                      reportIn: task.deadlines.reportBy.milliseconds - now, onSiteIn: task.deadlines.onSiteBy.milliseconds - now,
@@ -293,16 +295,16 @@ public final class PatrolClient: Sendable {
 
     /// Records each photo's metadata (its bytes are already in the vault) and one timeline entry that refers to them.
     func recordEvidence(_ caseID: RecordID, photos: [(sha256: String, size: Int64)], text: String, kind: TimelineEntry.Kind,
-                        scope: DivisionCode, author: String, now: Int64, _ tx: any SyncTransaction) throws {
+                        scope: DivisionCode, author: String, now: Int64, physical: Int64? = nil, _ tx: any SyncTransaction) throws {
         // One record per (case, digest): the same photo on two cases (of two townships) is two records.
         for photo in photos where try tx.recordState(RecordKey(.attachment, AttachmentMetadata.recordID(sha256: photo.sha256, caseID: caseID))) == nil {
             let metadata = AttachmentMetadata(
                 sha256: photo.sha256, sizeBytes: photo.size, mediaType: Self.mediaType(of: vault.url(of: photo.sha256)), caseID: caseID,
                 createdAt: Timestamp(milliseconds: now), author: author)
-            try engine.record(Draft(creating: metadata, type: .attachment, id: AttachmentMetadata.recordID(sha256: photo.sha256, caseID: caseID), scope: scope, author: author), physicalNow: now, in: tx)
+            try engine.record(Draft(creating: metadata, type: .attachment, id: AttachmentMetadata.recordID(sha256: photo.sha256, caseID: caseID), scope: scope, author: author), physicalNow: physical ?? now, in: tx)
         }
         let entry = TimelineEntry(id: newID(now), caseID: caseID, kind: kind, text: text, attachmentIDs: photos.map(\.sha256), author: author, at: Timestamp(milliseconds: now))
-        try engine.record(Draft(creating: entry, type: .timelineEntry, id: entry.id.rawValue, scope: scope, author: author), physicalNow: now, in: tx)
+        try engine.record(Draft(creating: entry, type: .timelineEntry, id: entry.id.rawValue, scope: scope, author: author), physicalNow: physical ?? now, in: tx)
     }
 
     /// The media type from the file's first bytes (the vault keeps no extension): JPEG, PNG, MP4, PDF;

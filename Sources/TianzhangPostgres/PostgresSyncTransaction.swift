@@ -309,6 +309,20 @@ final class PostgresSyncTransaction: SyncTransaction {
             """, [.text(id.origin.rawValue), .int(Int64(id.seq)), .text(try StoredJSON.text(rejection))])
     }
 
+    func highestSeq(of origin: ReplicaID) throws -> UInt64? {
+        try flush()
+        let row = try rows("""
+            SELECT GREATEST((SELECT COALESCE(MAX(origin_seq), 0) FROM \(schema).change_log WHERE origin = $1),
+                            (SELECT COALESCE(MAX(origin_seq), 0) FROM \(schema).received_rejection WHERE origin = $1))
+            """, [.text(origin.rawValue)]).first
+        return UInt64(try row.map { try $0.decode(Int64.self) } ?? 0)
+    }
+
+    func logHead() throws -> UInt64? {
+        try flush()
+        return UInt64(try rows("SELECT COALESCE(MAX(seq), 0) FROM \(schema).change_log").first.map { try $0.decode(Int64.self) } ?? 0)
+    }
+
     func checkpoint(peer: String) throws -> UInt64 {
         UInt64(try rows("SELECT cursor FROM \(schema).peer_checkpoint WHERE peer = $1", [.text(peer)]).first.map { try $0.decode(Int64.self) } ?? 0)
     }

@@ -141,6 +141,24 @@ struct SQLiteSyncTransaction: SyncTransaction {
         try Row.fetchAll(db, sql: "SELECT \(Self.logColumns) FROM change_log WHERE delivery = ? ORDER BY seq", arguments: [delivery.rawValue]).map(entry)
     }
 
+    func highestSeq(of origin: ReplicaID) throws -> UInt64? {
+        let logged = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(origin_seq), 0) FROM change_log WHERE origin = ?", arguments: [origin.rawValue]) ?? 0
+        let refused = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(origin_seq), 0) FROM received_rejection WHERE origin = ?", arguments: [origin.rawValue]) ?? 0
+        return UInt64(max(logged, refused))
+    }
+
+    func removeLogEntry(_ id: ChangeID) throws -> Bool {
+        try db.execute(sql: "DELETE FROM change_log WHERE origin = ? AND origin_seq = ?", arguments: [id.origin.rawValue, Int64(id.seq)])
+        return true
+    }
+
+    func logHead() throws -> UInt64? {
+        // AUTOINCREMENT remembers the highest seq ever handed out, also when entries were removed since.
+        let handedOut = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'change_log'") ?? 0
+        let highest = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM change_log") ?? 0
+        return UInt64(max(handedOut, highest))
+    }
+
     func receivedRejection(_ id: ChangeID) throws -> Rejection? {
         try String.fetchOne(db, sql: "SELECT body FROM received_rejection WHERE origin = ? AND origin_seq = ?", arguments: [id.origin.rawValue, Int64(id.seq)])
             .map { try JSON.decode(Rejection.self, $0) }

@@ -54,6 +54,13 @@ public final class InMemorySyncStore: SyncStore, Sendable {
             contents.records.values.filter { jurisdiction.covers($0.scope) }.sorted { $0.key < $1.key }
         }
 
+        func highestSeq(of origin: ReplicaID) throws -> UInt64? {
+            max(contents.log.filter { $0.change.origin == origin }.map(\.change.id.seq).max() ?? 0,
+                contents.receivedRejections.keys.filter { $0.origin == origin }.map(\.seq).max() ?? 0)
+        }
+
+        func logHead() throws -> UInt64? { contents.log.last?.seq ?? 0 }
+
         func logEntry(_ id: ChangeID) throws -> LogEntry? { contents.logIndex[id].map { contents.log[$0] } }
 
         func appendLog(_ change: Change, delivery: Delivery, rejection: Rejection?) throws -> UInt64 {

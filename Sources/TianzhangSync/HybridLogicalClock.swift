@@ -66,6 +66,27 @@ public struct HLCClock: Hashable, Sendable, Codable {
         return last
     }
 
+    /// A stamp for a local event whose wall never exceeds `ceiling` (the county's time plus the allowed
+    /// drift, SPEC §2.4): a clock that already ran past it (a device clock that was hours ahead) is
+    /// brought back to the ceiling and counts on from there. `nil`: no ceiling (the hub; a replica that
+    /// has not learned the county's time yet).
+    public mutating func tick(physical: Int64, ceiling: Int64?) -> HLC {
+        guard let ceiling else { return tick(physical: physical) }
+        if last.wall > ceiling { last = HLC(wall: ceiling, counter: last.counter) }
+        return tick(physical: min(physical, ceiling))
+    }
+
+    /// Brings a clock that ran ahead of `wall` back to it (SPEC §2.4: what it costs). Does nothing to a
+    /// clock at or behind `wall`.
+    /// - Returns: how many milliseconds the clock was brought back (0: not ahead).
+    @discardableResult
+    public mutating func rewind(to wall: Int64) -> Int64 {
+        guard last.wall > wall else { return 0 }
+        let by = last.wall - wall
+        last = HLC(wall: wall, counter: 0)
+        return by
+    }
+
     /// Whether a received stamp lies too far in the future of `physical` to be trusted.
     public func isTooFarAhead(_ stamp: HLC, physical: Int64) -> Bool {
         stamp.wall > physical + futureToleranceMilliseconds

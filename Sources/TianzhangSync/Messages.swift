@@ -24,6 +24,19 @@ public struct HelloRequest: Hashable, Sendable, Codable {
     public var protocolVersions: [Int]
     public var replica: ReplicaID
     public var recordTypes: [String]
+    /// Optional (SPEC §7.1, §7.2): the caller's wall clock when it sent this, its store's incarnation,
+    /// the highest seq it gave its own changes, its checkpoint in the server's log, and the other
+    /// origins whose changes it relays (the server answers what it holds of each).
+    public var localTime: Int64?
+    public var incarnation: String?
+    public var originSeq: UInt64?
+    public var checkpoint: UInt64?
+    public var relayedOrigins: [ReplicaID]?
+    /// The lowest seq of the caller's own changes not yet confirmed by the server (SPEC §7.2).
+    public var pendingFrom: UInt64?
+    /// The highest seq of the server's own changes the caller holds (its last server's), so a server
+    /// restored from an earlier copy never reuses one of its own seqs (SPEC §7.2).
+    public var serverOriginSeq: UInt64?
 
     public init(protocolVersions: [Int] = ProtocolVersion.supported, replica: ReplicaID, recordTypes: [String] = RecordType.allCases.map(\.rawValue)) {
         self.protocolVersions = protocolVersions
@@ -40,6 +53,16 @@ public struct HelloResponse: Hashable, Sendable, Codable {
     /// The record types both sides know: a client holds back changes of other types.
     public var recordTypes: [String]
     public var jurisdiction: Jurisdiction
+    /// Optional (SPEC §7.2): the server store's incarnation, the highest seq of the caller's origin it
+    /// holds, the same for each of the caller's `relayedOrigins` (origin → seq), and its log head.
+    public var incarnation: String?
+    public var heldSeq: UInt64?
+    public var heldRelayedSeqs: [String: UInt64]?
+    public var logHead: UInt64?
+    /// When the server holds changes of the caller's origin from `pendingFrom` on: the digest of each
+    /// (seq → hex SHA-256 of its canonical JSON, at most 1,000), so the caller can tell its own change
+    /// from a different one with the same id (its store was restored, SPEC §7.2).
+    public var heldDigests: [String: String]?
 
     public init(protocolVersion: Int, server: ReplicaID, serverTime: Int64, limits: ProtocolLimits, recordTypes: [String], jurisdiction: Jurisdiction) {
         self.protocolVersion = protocolVersion
@@ -112,6 +135,8 @@ public struct PullRequest: Hashable, Sendable, Codable {
     public var limit: Int
     /// Asks the receiver to add `remaining` to its response (one count; a puller asks on its first page).
     public var estimate: Bool?
+    /// Asks for the puller's own changes too (a replica recovering them after a restore, SPEC §7.2).
+    public var includeOwn: Bool?
 
     public init(protocolVersion: Int = ProtocolVersion.current, puller: ReplicaID, after: UInt64, limit: Int = 1000, estimate: Bool? = nil) {
         self.protocolVersion = protocolVersion

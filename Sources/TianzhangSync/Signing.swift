@@ -47,18 +47,52 @@ public enum ChangeSigning {
     }
 
     /// Whether the change's signature verifies under one of the public keys (hex).
+    ///
+    /// A receiver meets the same signed change more than once (a relay, then its pull; a retried batch);
+    /// verified (signature, key) pairs are remembered with the SHA-256 of the bytes they cover, so a
+    /// repeat costs a hash instead of a verification, and different bytes never pass on a cached entry.
     public static func verify(_ change: Change, publicKeys: [String]) -> Bool {
         guard let text = change.signature, let signature = Data(base64Encoded: text), signature.count == 64 else { return false }
         let bytes = signedBytes(change)
+        let digest = Data(SHA256.hash(data: bytes))
         for hex in publicKeys {
+            if verified.hit(signature: text, key: hex, digest: digest) { return true }
             guard let raw = Hex.decode(hex), let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else { continue }
-            if key.isValidSignature(signature, for: bytes) { return true }
+            if key.isValidSignature(signature, for: bytes) {
+                verified.remember(signature: text, key: hex, digest: digest)
+                return true
+            }
         }
         return false
     }
 
+    static let verified = VerifiedSignatures()
+
     /// Whether two changes with the same id carry the same content (their signatures aside).
-    public static func sameContent(_ a: Change, _ b: Change) -> Bool { signedBytes(a) == signedBytes(b) }
+    public static func sameContent(_ a: Change, _ b: Change) -> Bool {
+        var (left, right) = (a, b)
+        (left.signature, right.signature) = (nil, nil)
+        (left.base, right.base) = (left.base.sorted(), right.base.sorted())
+        return left == right
+    }
+}
+
+/// Signatures this process has verified, bounded (cleared when full).
+final class VerifiedSignatures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: Data] = [:]
+    private let capacity = 200_000
+
+    func hit(signature: String, key: String, digest: Data) -> Bool {
+        lock.withLock { entries[signature + key] == digest }
+    }
+
+    func remember(signature: String, key: String, digest: Data) {
+        lock.withLock {
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[signature + key] = digest
+        }
+    }
 }
 
 /// What a receiver knows of an origin's signing keys.

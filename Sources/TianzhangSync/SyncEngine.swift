@@ -114,7 +114,7 @@ public struct SyncEngine: Sendable {
         }
         let meta = ReplicaMeta(
             replica: replica, jurisdiction: jurisdiction, clock: HLCClock(futureToleranceMilliseconds: configuration.futureToleranceMilliseconds),
-            signingSeed: seed ?? (replica.kind == .hub ? ChangeSigning.randomSeed() : nil))
+            incarnation: Self.newIncarnation(), signingSeed: seed ?? (replica.kind == .hub ? ChangeSigning.randomSeed() : nil))
         try tx.saveMeta(meta)
         return meta
     }
@@ -140,11 +140,13 @@ public struct SyncEngine: Sendable {
         // record's changes, so no receiver mistakes it for a creation.
         if base.isEmpty, let existing, let any = existing.changes.min() { base = [any] }
         var clock = meta.clock
+        // Stamped in the county's time, never past it plus the allowed drift (SPEC §2.4).
+        let countyNow = meta.countyTime(physicalNow)
         var change = Change(
             id: ChangeID(origin: meta.replica, seq: meta.originSeq + 1), recordType: draft.type, recordID: draft.id,
-            scope: draft.scope, hlc: clock.tick(physical: physicalNow), author: draft.author, base: base, fields: draft.fields)
+            scope: draft.scope, hlc: clock.tick(physical: countyNow, ceiling: stampCeiling(meta, countyNow)), author: draft.author, base: base, fields: draft.fields)
         let context = AdmissionContext(
-            writerJurisdiction: meta.jurisdiction, physicalNow: max(physicalNow, clock.last.wall),
+            writerJurisdiction: meta.jurisdiction, physicalNow: max(countyNow, clock.last.wall),
             futureToleranceMilliseconds: configuration.futureToleranceMilliseconds, existing: existing, landClasses: configuration.landClasses)
         var checked = context
         checked.baseStatuses = try baseStatuses(of: change, tx)
@@ -234,6 +236,7 @@ public struct SyncEngine: Sendable {
         holdsBytes: ((_ digest: String, _ change: Change) -> Bool)? = nil, physicalNow: Int64, in tx: any SyncTransaction
     ) throws -> PushResponse {
         var meta = try requireMeta(tx)
+        let countyNow = meta.countyTime(physicalNow)
         let isHub = meta.replica.kind == .hub
         var results: [ChangeResult] = []
         var receipts: [ReplicaID: (scope: DivisionCode, accepted: [JSONValue], rejected: [JSONValue])] = [:]
@@ -254,14 +257,27 @@ public struct SyncEngine: Sendable {
         for change in request.changes {
             // Who may send this change, and is it the origin's own? Refusals here are never stored
             // against the change id (a forger must not poison the real change) and never receipted.
+            if let rejection = originRules(change, from: sender, meta: meta) {
+                results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
+                continue
+            }
+            let inJurisdiction = sender.jurisdiction.covers(change.scope)
+            let logged = try tx.logEntry(change.id)
+            // A retry of a change held with the very same content: the first answer, no signature work
+            // (the content was checked when it was taken). Only within the sender's jurisdiction.
+            if inJurisdiction, let entry = logged, ChangeSigning.sameContent(entry.change, change) {
+                results.append(entry.delivery == .rejected
+                    ? ChangeResult(id: change.id, outcome: .rejected, rejection: entry.rejection)
+                    : ChangeResult(id: change.id, outcome: .duplicate, seq: entry.seq))
+                continue
+            }
             if let rejection = authenticate(change, from: sender, originJurisdiction: originJurisdiction, originKeys: originKeys, meta: meta) {
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 continue
             }
-            let logged = try tx.logEntry(change.id)
-            // Outside the sender's jurisdiction: refused before anything stored is looked at, so the
-            // answer tells nothing of what lies there (no "duplicate" for another township's change).
-            if !sender.jurisdiction.covers(change.scope) {
+            // Outside the sender's jurisdiction: refused before anything stored is told, so the answer
+            // reveals nothing of what lies there (no "duplicate" for another township's change).
+            if !inJurisdiction {
                 let rejection = Rejection(.outsideJurisdiction, "Record \(change.recordTypeName)/\(change.recordID) lies in \(change.scope), outside sender \(sender.replica)'s jurisdiction (\(Admission.describe(sender.jurisdiction))).", field: "scope")
                 if logged == nil, try tx.receivedRejection(change.id) == nil {
                     try tx.saveReceivedRejection(change.id, rejection)
@@ -270,22 +286,16 @@ public struct SyncEngine: Sendable {
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 continue
             }
-            if let entry = logged {
-                if !ChangeSigning.sameContent(entry.change, change) {
-                    results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: Rejection(
-                        .conflictingChangeID, "Change \(change.id) is already held here with other content; the first stands. A store restored from an old copy reuses sequence numbers: sync with hello first, which moves past them.", field: "seq")))
-                    continue
-                }
-                results.append(entry.delivery == .rejected
-                    ? ChangeResult(id: change.id, outcome: .rejected, rejection: entry.rejection)
-                    : ChangeResult(id: change.id, outcome: .duplicate, seq: entry.seq))
+            if logged != nil {
+                results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: Rejection(
+                    .conflictingChangeID, "Change \(change.id) is already held here with other content; the first stands. A store restored from an old copy reuses sequence numbers: sync with hello first, which moves past them.", field: "seq")))
                 continue
             }
             if let rejection = try tx.receivedRejection(change.id) {
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 continue
             }
-            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, physicalNow: physicalNow, tx) {
+            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, physicalNow: countyNow, tx) {
                 try tx.saveReceivedRejection(change.id, rejection)
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 noteReceipt(change, rejection: rejection)
@@ -297,7 +307,7 @@ public struct SyncEngine: Sendable {
                     .attachmentBytesMissing, "The bytes of attachment \(digest) are not here whole and verified: upload them (PUT /v1/attachments/\(digest)), then send this change again.", field: "sha256")))
                 continue
             }
-            meta.clock.observe(change.hlc, physical: physicalNow)
+            meta.clock.observe(change.hlc, physical: countyNow)
             let seq = try tx.appendLog(change, delivery: isHub ? .atCounty : .pending, rejection: nil)
             let key = change.key!
             let state = try fold(change, into: try tx.recordState(key), key: key, tx)
@@ -347,6 +357,12 @@ public struct SyncEngine: Sendable {
     func authenticate(
         _ change: Change, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction?, originKeys: (ReplicaID) -> OriginKeys, meta: ReplicaMeta
     ) -> Rejection? {
+        if let rejection = originRules(change, from: sender, meta: meta) { return rejection }
+        return signatureCheck(change, from: sender, originKeys: originKeys)
+    }
+
+    /// Who may deliver a change of which origin (no cryptography).
+    func originRules(_ change: Change, from sender: Peer, meta: ReplicaMeta) -> Rejection? {
         if change.origin.kind == .hub && change.origin != meta.replica {
             return Rejection(.originMismatch, "Only the hub itself writes changes with a hub origin; \(change.origin) is not this hub.", field: "origin")
         }
@@ -356,6 +372,11 @@ public struct SyncEngine: Sendable {
         if change.origin == meta.replica {
             return Rejection(.originMismatch, "Change \(change.id) claims this receiver as its origin, but it has no such change.", field: "origin")
         }
+        return nil
+    }
+
+    /// The origin's enrolment and signature (SPEC §2.7).
+    func signatureCheck(_ change: Change, from sender: Peer, originKeys: (ReplicaID) -> OriginKeys) -> Rejection? {
         switch originKeys(change.origin) {
         case .notChecked:
             return nil
@@ -411,7 +432,8 @@ public struct SyncEngine: Sendable {
     public func servePull(_ request: PullRequest, for puller: Peer, in tx: any SyncTransaction) throws -> PullResponse {
         let meta = try requireMeta(tx)
         let limit = max(1, min(request.limit, configuration.limits.pageChangesMax))
-        let page = try tx.logPage(after: request.after, in: puller.jurisdiction, excluding: puller.replica, limit: limit)
+        // A puller recovering its own changes after a restore asks for them too (SPEC §7.2).
+        let page = try tx.logPage(after: request.after, in: puller.jurisdiction, excluding: request.includeOwn == true ? nil : puller.replica, limit: limit)
         let remaining = request.estimate == true ? (page.more ? try tx.logCount(after: page.scannedThrough, in: puller.jurisdiction, excluding: puller.replica) : 0) : nil
         return PullResponse(
             server: meta.replica, changes: page.entries.filter { $0.delivery != .rejected }.map(\.change),
@@ -529,12 +551,14 @@ public struct SyncEngine: Sendable {
                 }
                 continue
             }
-            meta.clock.observe(change.hlc, physical: physicalNow)
+            meta.clock.observe(change.hlc, physical: meta.countyTime(physicalNow))
             if let rejection = try rejectionByReceipt(change.id, tx, cache: &receipts) {
                 _ = try tx.appendLog(change, delivery: .rejected, rejection: rejection)
                 continue
             }
-            _ = try tx.appendLog(change, delivery: .received, rejection: nil)
+            // One of this replica's own changes that its store lost (restored from a backup, SPEC §7.2).
+            let own = change.origin == meta.replica
+            _ = try tx.appendLog(change, delivery: own ? (fromHub ? .atCounty : .forwarded) : .received, rejection: nil)
             try fold(change, into: try tx.recordState(key), key: key, tx)
             summary.applied += 1
             if key.type == .receipt {

@@ -43,14 +43,28 @@ public struct ReplicaMeta: Hashable, Sendable, Codable {
     /// The Ed25519 seed (hex) this replica signs its changes with (SPEC §2.7): derived from its
     /// credential at a node or device, random at the hub. Absent in stores made before signatures.
     public var signingSeed: String?
+    /// The county's time minus this replica's wall clock (ms), learned at its last successful `hello`
+    /// (SPEC §7.1). `nil`: never learned (and at the hub, whose time is the county's).
+    public var clockOffset: Int64?
+    /// The county's time when `clockOffset` was learned (ms).
+    public var clockOffsetLearnedAt: Int64?
+    /// This store's incarnation: random, made with the store, replaced when an operator restores the
+    /// store from a backup (SPEC §7.2). `nil` in stores made before incarnations (one is added on use).
+    public var incarnation: String?
 
-    public init(replica: ReplicaID, jurisdiction: Jurisdiction, clock: HLCClock = HLCClock(), originSeq: UInt64 = 0, signingSeed: String? = nil) {
+    public init(replica: ReplicaID, jurisdiction: Jurisdiction, clock: HLCClock = HLCClock(), originSeq: UInt64 = 0,
+                clockOffset: Int64? = nil, incarnation: String? = nil, signingSeed: String? = nil) {
         self.replica = replica
         self.jurisdiction = jurisdiction
         self.clock = clock
         self.originSeq = originSeq
         self.signingSeed = signingSeed
+        self.clockOffset = clockOffset
+        self.incarnation = incarnation
     }
+
+    /// The county's time at this replica's wall-clock time `physical`: corrected by the learned offset.
+    public func countyTime(_ physical: Int64) -> Int64 { physical + (clockOffset ?? 0) }
 }
 
 /// The primitive reads and writes of one store transaction. The engine composes them; a store runs
@@ -99,6 +113,15 @@ public protocol SyncTransaction {
     /// statement is a network round trip (PostgreSQL) reads them in a few statements instead of a few
     /// per change. Reads must give the same answers with or without it.
     func prefetch(records: [RecordKey], changes: [ChangeID]) throws
+
+    /// The highest `seq` of `origin` this replica holds, logged or refused as a receiver (0: none);
+    /// `nil` when the store cannot tell (SPEC §7.2).
+    func highestSeq(of origin: ReplicaID) throws -> UInt64?
+    /// The highest log sequence this replica has handed out (0: none); `nil` when it cannot tell.
+    func logHead() throws -> UInt64?
+    /// Removes one of this replica's own log entries that never reached anyone (a change whose id the
+    /// upstream holds for another change, SPEC §7.2). `false`: this store cannot remove entries.
+    func removeLogEntry(_ id: ChangeID) throws -> Bool
 }
 
 /// A store that runs closures in transactions.
@@ -120,4 +143,10 @@ extension SyncTransaction {
 
     /// Stores that cannot count cheaply give no estimate.
     public func logCount(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?) throws -> Int? { nil }
+}
+
+extension SyncTransaction {
+    public func highestSeq(of origin: ReplicaID) throws -> UInt64? { nil }
+    public func logHead() throws -> UInt64? { nil }
+    public func removeLogEntry(_ id: ChangeID) throws -> Bool { false }
 }

@@ -18,9 +18,11 @@ public enum ToolProcess {
     }
 
     /// Runs `executable` in `folder` (with `NO_COLOR=1` added to the environment when `noColor`) and waits for it.
-    public static func run(_ executable: URL, _ arguments: [String], in folder: URL, noColor: Bool = true) throws -> Result {
+    /// - Parameter extraEnvironment: variables added to the environment (e.g. `TIANZHANG_TEST_CLOCK_SKEW_MS`).
+    public static func run(_ executable: URL, _ arguments: [String], in folder: URL, noColor: Bool = true, extraEnvironment: [String: String] = [:]) throws -> Result {
         var environment = ProcessInfo.processInfo.environment
         if noColor { environment["NO_COLOR"] = "1" }
+        environment.merge(extraEnvironment) { $1 }
         let result = try ChildProcess.run(executable.path, arguments, in: folder, environment: environment)
         return Result(status: result.status, output: result.output, error: result.error)
     }

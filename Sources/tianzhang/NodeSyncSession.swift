@@ -44,7 +44,7 @@ struct NodeSyncSession {
 
     func run() async throws {
         let (store, meta, engine) = try NodeCommand.open(options)
-        var runner = SyncRunner(store: store, engine: engine, client: try Self.client(store, timeout: timeout, link: link), replica: meta.replica)
+        var runner = SyncRunner(store: store, engine: engine, client: try Self.client(store, timeout: timeout, link: link), replica: meta.replica, clock: nowMilliseconds)
         if let pageSize { runner.pageChangesMax = max(1, pageSize) }
         if let batchSize { runner.batchChangesMax = max(1, batchSize) }
         let display = ProgressDisplay()

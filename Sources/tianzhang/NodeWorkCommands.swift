@@ -107,7 +107,9 @@ extension NodeCommand {
                 if !villages.isEmpty && !villages.contains(where: { $0.code == code }) {
                     throw NodeError("unknown_village", "Village \(code) is not a village of township \(township) as the county lists them (\(villages.count) villages, e.g. \(villages.prefix(3).map(\.code.rawValue).joined(separator: ", "))).")
                 }
-                let now = nowMilliseconds()
+                // Deadlines run from the county's time, whatever this device's clock says (SPEC §2.4).
+                let device = nowMilliseconds()
+                let now = meta.countyTime(device)
                 let id = try RecordID(NodeCommand.newID(now))
                 let record = EnforcementCase(
                     id: id, source: source, violation: violation, location: Coordinate(longitude: lon, latitude: lat), township: township, village: code,
@@ -115,7 +117,7 @@ extension NodeCommand {
                 try record.validate()
                 let change = try NodeCommand.record(store, engine, [
                     Draft(type: .enforcementCase, id: id.rawValue, scope: code, author: author, fields: creationFields(of: record, type: .enforcementCase)),
-                ], now: now)[0]
+                ], now: device)[0]
                 if json { return try NodeCommand.printJSON(Body(id: id.rawValue, change: change.id.description, village: code.rawValue, deadlines: record.deadlines, waitingToSync: true)) }
                 print("case \(id) recorded: \(violation.rawValue) in village \(code), \(area) mu, source \(source.rawValue)")
                 print("  three ones: \(NodeCommand.deadlinesLine(record.deadlines))")
@@ -170,11 +172,13 @@ extension NodeCommand {
         struct Row: Encodable {
             var id: String; var status: String; var round: Int; var violation: String; var village: String?; var areaMu: Double
             var assignees: [String]; var summary: String; var discoveredAt: Timestamp; var deadlines: ThreeOnesDeadlines; var overdue: [String]
+            /// This node's own changes of the case (or of its timeline) the county refused, not amended yet.
+            var refused: [String]
         }
 
         /// - Throws: `NodeError` (`unknown_status`).
         func run() async throws {
-            let (store, _, _) = try NodeCommand.open(options)
+            let (store, meta, _) = try NodeCommand.open(options)
             let wanted: CaseStatus?
             if let status {
                 guard let parsed = CaseStatus(rawValue: status) else {
@@ -182,13 +186,15 @@ extension NodeCommand {
                 }
                 wanted = parsed
             } else { wanted = nil }
-            let now = Timestamp(milliseconds: nowMilliseconds())
+            let now = Timestamp(milliseconds: meta.countyTime(nowMilliseconds()))
+            let refused = try NodeCommand.refusedUnamended(store)
             var cases = overdue ? try store.casesPastDeadline(at: now) : try store.openCases(status: wanted)
             if overdue, let wanted { cases = cases.filter { $0.status == wanted } }
             let rows = cases.map { record in
                 Row(id: record.id.rawValue, status: record.status.rawValue, round: record.round, violation: record.violation.rawValue, village: record.village?.rawValue,
                     areaMu: record.affectedAreaMu, assignees: record.assignees.sorted(), summary: record.summary, discoveredAt: record.discoveredAt,
-                    deadlines: record.deadlines, overdue: record.deadlines.overdue(at: now, status: record.status).map(\.rawValue))
+                    deadlines: record.deadlines, overdue: record.deadlines.overdue(at: now, status: record.status).map(\.rawValue),
+                    refused: refused.filter { NodeCommand.concerns($0.change, case: record.id.rawValue) }.map { "\($0.change.id): \($0.rejection?.code.rawValue ?? "rejected")" })
             }
             if json { return try NodeCommand.printJSON(rows) }
             if rows.isEmpty { print("no cases"); return }
@@ -197,6 +203,13 @@ extension NodeCommand {
                 print("\(Style.bold(row.id)) \(row.status) (round \(row.round)) \(row.violation) village \(row.village ?? "-") \(row.areaMu) mu\(late)")
                 print("  \(row.summary)")
                 print("  \(NodeCommand.deadlinesLine(row.deadlines)); assignees: \(row.assignees.isEmpty ? "none" : row.assignees.joined(separator: ", "))")
+                if !row.refused.isEmpty { print(Style.yellow("  refused by the county, not amended: \(row.refused.joined(separator: ", "))")) }
+            }
+            let listed = Set(rows.map(\.id))
+            let elsewhere = refused.filter { entry in !listed.contains { NodeCommand.concerns(entry.change, case: $0) } }
+            if !elsewhere.isEmpty {
+                print(Style.yellow("\(elsewhere.count) of this node's changes were refused by the county and are not amended (tianzhang node rejected):"))
+                for entry in elsewhere { print("  \(entry.change.id) \(entry.change.recordTypeName)/\(entry.change.recordID): \(entry.rejection?.code.rawValue ?? "rejected")") }
             }
             print("\(rows.count) case(s)")
         }
@@ -217,14 +230,15 @@ extension NodeCommand {
 
         /// - Throws: `NodeError` (`unknown_case`); `ValidationError` (`invalid_identifier`) for a malformed person id.
         func run() async throws {
-            let (store, _, engine) = try NodeCommand.open(options)
+            let (store, meta, engine) = try NodeCommand.open(options)
             let record = try NodeCommand.existingCase(store, caseID)
             _ = try RecordID(person, field: "person")
-            let now = nowMilliseconds()
+            let device = nowMilliseconds()
+            let now = meta.countyTime(device)
             let changes = try NodeCommand.record(store, engine, [
                 Draft(type: .enforcementCase, id: caseID, scope: record.village ?? record.township, author: author, fields: ["assignees": .add([.string(person)])]),
                 NodeCommand.timelineDraft(id: NodeCommand.newID(now), of: record, kind: .assignment, text: "assigned \(person)", author: author, now: now),
-            ], now: now)
+            ], now: device)
             print("case \(caseID): \(person) assigned (changes \(changes.map(\.id.description).joined(separator: ", ")), waiting to sync)")
         }
     }
@@ -292,5 +306,14 @@ extension NodeCommand {
             print("  bytes kept in \(copy.path)")
             print("  the metadata waits to sync (changes \(changes.map(\.id.description).joined(separator: ", "))); uploading the bytes to the county comes in a later version")
         }
+    }
+}
+
+extension NodeCommand {
+    /// Whether a change is of the case `id` or of one of its timeline entries.
+    static func concerns(_ change: Change, case id: String) -> Bool {
+        if change.recordType == .enforcementCase { return change.recordID == id }
+        if case .set(let value) = change.fields["caseID"] { return value.stringValue == id }
+        return false
     }
 }

@@ -185,7 +185,8 @@ final class PatrolTerminal {
         let where_ = position.map { String(format: "%.5f, %.5f ±%.0f m", $0.position.longitude, $0.position.latitude, $0.accuracyMetres) } ?? "no position (p)"
         lines.append(Style.bold("田长 patrol") + "  \(identity)  ·  \(where_)")
         let waiting = pending.map { "\($0.notYetSent) to send, \($0.notYetAtCounty) not yet at the county" + ($0.oldestAgeMilliseconds.map { ", oldest \(TaskView.clockText($0))" } ?? "") } ?? "?"
-        lines.append("pending: \(waiting)")
+        let skew = skewLineChinese(try? patrol.meta().clockOffset).map { "  ·  " + Style.yellow($0) } ?? ""
+        lines.append("pending: \(waiting)\(skew)")
         lines.append(tabs())
         lines.append(String(repeating: "─", count: min(width, 100)))
         switch screen {

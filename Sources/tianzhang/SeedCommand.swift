@@ -50,7 +50,7 @@ struct SeedCommand: ParsableCommand {
 
 /// `tianzhang hub …`: the county hub's commands.
 struct HubCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hub", abstract: "County hub commands.", subcommands: [Serve.self, Enrol.self, Revoke.self, Digest.self, CopyToPostgres.self, ImportParcels.self, ImportAlerts.self, EnrolIntake.self, RevokeIntake.self, MoveVillage.self])
+    static let configuration = CommandConfiguration(commandName: "hub", abstract: "County hub commands.", subcommands: [Serve.self, Enrol.self, Revoke.self, Digest.self, CopyToPostgres.self, Restore.self, Replicas.self, ImportParcels.self, ImportAlerts.self, EnrolIntake.self, RevokeIntake.self, MoveVillage.self])
 
     /// `tianzhang hub import-parcels FILE`: loads parcels from GeoJSON, reporting every rejected feature.
     struct ImportParcels: ParsableCommand {

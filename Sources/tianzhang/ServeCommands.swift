@@ -76,6 +76,7 @@ extension HubCommand {
             let (portFile, county, host) = (self.portFile, self.county, self.host)
             switch try hubStore.open() {
             case .sqlite(let replica):
+                try? replica.write { tx in try engine.ensureIncarnation(in: tx) }
                 var configuration = HubServer.Configuration(host: host, port: port)
                 configuration.tls = try Self.tlsFiles(certificate: tlsCert, key: tlsKey)
                 let server = try HubServer(store: replica, engine: engine, county: code, configuration: configuration)
@@ -90,6 +91,7 @@ extension HubCommand {
                 let hub = ReplicaID(kind: .hub, name: code.rawValue)
                 let meta = try database.write { tx in try engine.open(replica: hub, jurisdiction: .county(code), in: tx) }
                 guard meta.replica == hub else { throw CLIError("The database holds \(meta.replica), not the hub of county \(county).") }
+                try database.write { tx in try engine.ensureIncarnation(in: tx) }
                 let authority = CredentialAuthority(name: "the county hub", enrolment: { try database.enrolment(forSecret: $0) },
                                                     originJurisdiction: { try database.jurisdiction(of: $0) }, originKeys: { try database.originKeys(of: $0) })
                 let server = ReplicaServer(store: database, attachments: attachments.map { URL(fileURLWithPath: $0) }, engine: engine, replica: hub,
@@ -165,7 +167,7 @@ extension HubCommand {
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Township node commands.",
-        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self, Serve.self, Outbox.self] + NodeCommand.workCommands)
+        subcommands: [Init.self, Sync.self, Status.self, Transition.self, Note.self, Serve.self, Outbox.self, Restored.self] + NodeCommand.workCommands)
 
     struct Options: ParsableArguments {
         @Option(help: "The node's store (SQLite file).") var store = "node.sqlite"
@@ -233,6 +235,12 @@ struct NodeCommand: AsyncParsableCommand {
             var replica: String; var digest: String; var pending: Int; var rejected: Int; var openConflicts: [String]; var parcels: Int; var cases: Int
             /// Pending changes the upstream did not take yet, with its reason (`attachment_bytes_missing`: a photo's bytes are not up).
             var waiting: [String] = []
+            /// This device's clock minus the county's, in ms, as learned at the last sync (absent: not learned yet).
+            var clockSkewMilliseconds: Int64?
+            /// The same for a clerk, in Chinese (absent: within a minute).
+            var clockSkew: String?
+            /// This node's own refused changes not yet amended (they stay listed until amended).
+            var refusedUnamended: [String]
         }
 
         func run() async throws {
@@ -243,9 +251,13 @@ struct NodeCommand: AsyncParsableCommand {
             }
             let (digest, conflicts) = try store.read { tx in (try engine.digest(of: meta.jurisdiction, in: tx), try engine.conflicts(in: meta.jurisdiction, in: tx)) }
             let body = Body(replica: meta.replica.rawValue, digest: digest, pending: summary.pendingChanges, rejected: summary.rejectedChanges,
-                            openConflicts: conflicts.filter { $0.status == .open }.map(\.id), parcels: summary.parcels, cases: summary.cases, waiting: waiting)
+                            openConflicts: conflicts.filter { $0.status == .open }.map(\.id), parcels: summary.parcels, cases: summary.cases, waiting: waiting,
+                            clockSkewMilliseconds: meta.clockOffset.map { -$0 }, clockSkew: skewLineChinese(meta.clockOffset),
+                            refusedUnamended: try NodeCommand.refusedUnamended(store).map { "\($0.change.id) \($0.change.recordTypeName)/\($0.change.recordID): \($0.rejection?.code.rawValue ?? "rejected")" })
             if json { print(String(decoding: try Wire.encoder.encode(body), as: UTF8.self)) } else {
                 print("\(body.replica): \(body.parcels) parcels, \(body.cases) cases; \(body.pending) changes waiting, \(body.rejected) rejected; digest \(digest.prefix(16))")
+                if let skew = body.clockSkew { print("  \(skew)") }
+                for line in body.refusedUnamended { print("  refused, not amended: \(line)") }
                 for id in body.openConflicts { print("  open conflict \(id)") }
                 for line in body.waiting { print("  pending \(line)") }
             }
@@ -286,16 +298,17 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(name: .customLong("repeat"), help: "Record the note this many times (load tests).") var repeat_: Int = 1
 
         func run() async throws {
-            let (store, _, engine) = try NodeCommand.open(options)
+            let (store, meta, engine) = try NodeCommand.open(options)
             guard let record = try store.enforcementCase(caseID) else { throw NodeError.unknownCase(caseID) }
             for n in 0..<max(1, repeat_) {
-                let now = nowMilliseconds()
+                let device = nowMilliseconds()
+                let now = meta.countyTime(device)
                 let id = RecordID.generate(at: Timestamp(milliseconds: now), using: &SystemRNG.shared).rawValue
                 let change = try store.write { tx in
                     try engine.record(Draft(type: .timelineEntry, id: id, scope: record.village ?? record.township, author: author, fields: [
                         "caseID": .set(.string(caseID)), "kind": .set("note"), "text": .set(.string(repeat_ > 1 ? "\(text) #\(n + 1)" : text)),
                         "attachmentIDs": .set([]), "author": .set(.string(author)), "at": .set(.number(Double(now))),
-                    ]), physicalNow: now, in: tx)
+                    ]), physicalNow: device, in: tx)
                 }
                 if repeat_ == 1 { print("note \(id) on case \(caseID) (change \(change.id), waiting to sync)") }
             }

@@ -5,7 +5,21 @@ import TianzhangSeed
 import TianzhangSync
 
 /// The wall clock, read only here at the edge of the program.
-func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+///
+/// For tests only: `TIANZHANG_TEST_CLOCK_SKEW_MS` (milliseconds, may be negative) is added to it, so a
+/// test can run a process whose device clock is wrong (hours ahead or behind).
+func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) + testClockSkew }
+
+let testClockSkew: Int64 = ProcessInfo.processInfo.environment["TIANZHANG_TEST_CLOCK_SKEW_MS"].flatMap { Int64($0) } ?? 0
+
+/// A clock skew as a clerk reads it: "本机时钟快 6 小时 (已按县局时间校正)"; `nil` when within a minute.
+/// - Parameter offset: the county's time minus this device's (`ReplicaMeta.clockOffset`).
+func skewLineChinese(_ offset: Int64?) -> String? {
+    guard let offset, abs(offset) >= 60_000 else { return nil }
+    let minutes = (abs(offset) + 30_000) / 60_000
+    let amount = minutes >= 60 ? "\(minutes / 60) 小时" + (minutes % 60 == 0 ? "" : " \(minutes % 60) 分钟") : "\(minutes) 分钟"
+    return "本机时钟\(offset < 0 ? "快" : "慢") \(amount) (已按县局时间校正)"
+}
 
 /// Field operations that create a record from a domain value (see `Draft(creating:…)`).
 func creationFields<T: Encodable>(of value: T, type: RecordType) -> [String: FieldOperation] {

@@ -9,7 +9,9 @@ enum CLI {
 
     typealias Result = ToolProcess.Result
 
-    static func run(_ arguments: [String], in folder: URL) throws -> Result { try ToolProcess.run(binary, arguments, in: folder) }
+    static func run(_ arguments: [String], in folder: URL, environment: [String: String] = [:]) throws -> Result {
+        try ToolProcess.run(binary, arguments, in: folder, extraEnvironment: environment)
+    }
 
     static func folder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-cli-\(UUID().uuidString)")

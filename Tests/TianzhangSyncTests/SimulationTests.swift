@@ -68,7 +68,7 @@ struct SimulationTests {
     func consistentlyWrongMergeIsCaught() throws {
         var caught = 0
         for seed in UInt64(0)..<20 {
-            let world = Simulation(SimulationConfiguration(seed: seed, mergeFault: .lwwKeepsOlder))
+            let world = Simulation(SimulationConfiguration(seed: seed, ticks: 800, editRate: 0.4, mergeFault: .lwwKeepsOlder))
             do {
                 try world.run()
             } catch let failure as SimulationFailure {

@@ -122,6 +122,53 @@ struct SyncEngineTests {
         #expect(second?.results.map(\.outcome) == [.accepted])
     }
 
+    @Test("a clock learned at hello: stamps stay within county time plus the drift, a clock that ran ahead is brought back", arguments: StoreKind.allCases)
+    func countyTimeCapsStamps(kind: StoreKind) throws {
+        let world = try Trio(makeStore: kind.make)
+        // One edit with the office PC 6 h fast drags the clock along; its next hello says so.
+        try world.node.write { _ = try world.engine.record(world.newCase("C1", village: world.v201), physicalNow: world.now + 6 * 3_600_000, in: $0) }
+        let reading = try world.node.write { try world.engine.learnCountyTime(serverTime: world.now, sentAt: world.now - 10, receivedAt: world.now + 10, in: $0) }
+        #expect(reading.offsetMilliseconds == 0 && reading.rewoundMilliseconds == 6 * 3_600_000 - SyncEngine.stampDriftMilliseconds)
+        // The PC's clock is right again: the next stamp is not dragged 6 h ahead.
+        let recovered = try world.node.write { try world.engine.record(world.newCase("C2", village: world.v201), physicalNow: world.now + 1, in: $0) }
+        #expect(recovered.hlc.wall <= world.now + 1 + SyncEngine.stampDriftMilliseconds)
+        // Learned while 6 h fast: the offset corrects the wall clock, and the stamp is the county's time.
+        _ = try world.node.write { try world.engine.learnCountyTime(serverTime: world.now, sentAt: world.now + 6 * 3_600_000, receivedAt: world.now + 6 * 3_600_000, in: $0) }
+        let corrected = try world.node.write { try world.engine.record(world.newCase("C3", village: world.v201), physicalNow: world.now + 6 * 3_600_000 + 5, in: $0) }
+        #expect(corrected.hlc.wall <= world.now + SyncEngine.stampDriftMilliseconds)
+        let (pushed, _) = try world.nodePushesToHub()
+        #expect(pushed?.results.map(\.outcome) == [.rejected, .accepted, .accepted], "only the edit made before the clock was known is clock_ahead")
+    }
+
+    @Test("a store tells the highest seq of an origin it holds and its log head; hello facts and reconcile use them", arguments: StoreKind.allCases)
+    func storeTellsWhatItHolds(kind: StoreKind) throws {
+        let world = try Trio(makeStore: kind.make)
+        for n in 1...3 { try world.node.write { _ = try world.engine.record(world.newCase("C\(n)", village: world.v201), physicalNow: world.now, in: $0) } }
+        _ = try world.nodePushesToHub()
+        let held = try world.hub.read { tx in (try tx.highestSeq(of: world.nodeID), try tx.logHead()) }
+        #expect(held.0 == 3)
+        #expect((held.1 ?? 0) >= 4, "three cases and a receipt")
+        #expect(try world.hub.read { try $0.highestSeq(of: world.patrolID) } == 0)
+        let facts = try world.hub.read { tx in try world.engine.helloFacts(for: HelloRequest(replica: world.nodeID), in: tx) }
+        #expect(facts.held == 3 && facts.incarnation != nil)
+        // A node restored to a copy without its last change learns it at hello and skips past it.
+        try world.node.write { tx in
+            var meta = try #require(try tx.meta())
+            meta.originSeq = 2
+            try tx.saveMeta(meta)
+        }
+        var hello = HelloResponse(protocolVersion: 1, server: world.hubID, serverTime: world.now, limits: ProtocolLimits(), recordTypes: [], jurisdiction: world.township)
+        hello.heldSeq = facts.held
+        let findings = try world.node.write { tx in try world.engine.reconcile(hello, knownIncarnation: nil, checkpoint: "hub", physicalNow: world.now, in: tx) }
+        #expect(findings.ownSeqsSkipped == 1 && findings.recoverOwn)
+        let next = try world.node.write { try world.engine.record(world.newCase("C4", village: world.v201), physicalNow: world.now, in: $0) }
+        #expect(next.id.seq == 4)
+        // A hub that lost two of them: the node sends them again.
+        hello.heldSeq = 1
+        let lost = try world.node.write { tx in try world.engine.reconcile(hello, knownIncarnation: nil, checkpoint: "hub", physicalNow: world.now, in: tx) }
+        #expect(lost.resent == 2 && lost.repullReason != nil)
+    }
+
     @Test("a page and its checkpoint commit together: a failure mid-page leaves both untouched", arguments: StoreKind.allCases)
     func checkpointNeverRunsAhead(kind: StoreKind) throws {
         let world = try Trio(makeStore: kind.make)
