@@ -35,4 +35,6 @@ extension ValidationError.Code {
     public static let emptyChange: Self = "empty_change"
     public static let originMismatch: Self = "origin_mismatch"
     public static let scopeMismatch: Self = "scope_mismatch"
+    /// A change over the per-change limits: too many ops or unknown members, values nested too deep.
+    public static let changeTooLarge: Self = "change_too_large"
 }

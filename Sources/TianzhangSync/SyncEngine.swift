@@ -196,9 +196,11 @@ public struct SyncEngine: Sendable {
     /// - Parameters:
     ///   - sender: the authenticated pusher.
     ///   - originJurisdiction: the enrolled jurisdiction of a change's origin, when the receiver knows it.
+    ///   - prechecked: `Admission.precheck(request.changes)`, worked out before the transaction so that
+    ///     it does no geometric work (the answers are the same without it).
     public func receive(
         _ request: PushRequest, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction? = { _ in nil },
-        physicalNow: Int64, in tx: any SyncTransaction
+        prechecked: Admission.Prechecked? = nil, physicalNow: Int64, in tx: any SyncTransaction
     ) throws -> PushResponse {
         var meta = try requireMeta(tx)
         let isHub = meta.replica.kind == .hub
@@ -229,7 +231,7 @@ public struct SyncEngine: Sendable {
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 continue
             }
-            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, physicalNow: physicalNow, tx) {
+            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, prechecked: prechecked, physicalNow: physicalNow, tx) {
                 try tx.saveReceivedRejection(change.id, rejection)
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 noteReceipt(change, rejection: rejection)
@@ -274,7 +276,7 @@ public struct SyncEngine: Sendable {
 
     func admit(
         _ change: Change, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction?, meta: ReplicaMeta,
-        physicalNow: Int64, _ tx: any SyncTransaction
+        prechecked: Admission.Prechecked? = nil, physicalNow: Int64, _ tx: any SyncTransaction
     ) throws -> Rejection? {
         if change.origin.kind == .hub && change.origin != meta.replica {
             return Rejection(.originMismatch, "Only the hub itself writes changes with a hub origin; \(change.origin) is not this hub.", field: "origin")
@@ -290,9 +292,10 @@ public struct SyncEngine: Sendable {
         }
         let writer = change.origin == sender.replica ? sender.jurisdiction : (originJurisdiction(change.origin) ?? sender.jurisdiction)
         let existing = try change.key.flatMap { try tx.recordState($0) }
-        let context = AdmissionContext(
+        var context = AdmissionContext(
             writerJurisdiction: writer, physicalNow: physicalNow, futureToleranceMilliseconds: configuration.futureToleranceMilliseconds,
             existing: existing, landClasses: configuration.landClasses)
+        context.prechecked = prechecked
         return Admission.check(change, context: context)
     }
 
