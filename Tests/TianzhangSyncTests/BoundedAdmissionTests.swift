@@ -52,7 +52,7 @@ struct BoundedAdmissionTests {
         }
         // A verdict of "valid" for an invalid polygon is taken as is: the check did not validate again.
         var lie = Admission.Prechecked()
-        lie.geometry[ChangeID(origin: node, seq: 2)] = ["proposed.geometry": .some(nil)]
+        lie.geometry[ChangeID(origin: node, seq: 2)] = ["proposed.geometry": Rejection?.none]
         var with = context
         with.prechecked = lie
         #expect(Admission.check(correction(2, bowtie), context: context)?.code == .invalidGeometry)
@@ -69,7 +69,7 @@ struct BoundedAdmissionTests {
         for prechecked in [nil, Admission.precheck(changes)] {
             let store = InMemorySyncStore()
             let engine = SyncEngine()
-            try store.write { try engine.open(replica: hub, jurisdiction: .county(try DivisionCode("371312")), in: $0) }
+            _ = try store.write { try engine.open(replica: hub, jurisdiction: .county(try DivisionCode("371312")), in: $0) }
             let response = try store.write { try engine.receive(push, from: peer, prechecked: prechecked, physicalNow: 61_000, in: $0) }
             answers.append(response.results)
             let receipt = try store.read { try $0.recordState(RecordKey(.receipt, self.node.rawValue)) }
