@@ -34,15 +34,15 @@ public enum LargePolygons {
         return ring
     }
 
-    /// The largest valid polygon `limits` allow with `rings` rings: an exterior of `ringVerticesMax`
-    /// positions and holes (combs, in a grid inside it) sharing the rest of `polygonVerticesMax`.
+    /// The largest valid polygon `limits` allow with `rings` rings: `polygonVerticesMax` positions in
+    /// all, holes (combs, in a grid inside the exterior) with an equal share each, the exterior the rest.
     /// About 1 km across, near 118.3° E, 35.0° N.
     public static func largest(rings: Int, limits: GeometryLimits = .v1) -> Polygon {
         let size = 0.01, x0 = 118.3, y0 = 35.0
-        let exterior = zigzagRectangle(positions: limits.ringVerticesMax, minLongitude: x0, minLatitude: y0, width: size, height: size)
         let holes = rings - 1
+        let each = min(limits.ringVerticesMax, limits.polygonVerticesMax / rings)
+        let exterior = zigzagRectangle(positions: min(limits.ringVerticesMax, limits.polygonVerticesMax - holes * each), minLongitude: x0, minLatitude: y0, width: size, height: size)
         guard holes > 0 else { return Polygon(exterior: exterior) }
-        let each = min(limits.ringVerticesMax, (limits.polygonVerticesMax - limits.ringVerticesMax) / holes)
         var columns = 1
         while columns * columns < holes { columns += 1 }
         let cell = size / Double(columns)

@@ -53,9 +53,9 @@ struct BenchAdmissionCommand: ParsableCommand {
                 ])
         }
         let cases: [(String, Polygon)] = [
-            ("largest allowed, 5 rings (10,000 + 4 × 10,000)", LargePolygons.largest(rings: 5)),
-            ("largest allowed, 64 rings (10,000 + 63 × 634)", LargePolygons.largest(rings: 64)),
-            ("one ring at the limit (10,000)", LargePolygons.largest(rings: 1)),
+            ("largest allowed: one ring of 10,000", LargePolygons.largest(rings: 1)),
+            ("largest allowed: 5 rings, 10,000 in all", LargePolygons.largest(rings: 5)),
+            ("largest allowed: 64 rings, 10,000 in all", LargePolygons.largest(rings: 64)),
             ("40,000-position ring (the finding; refused)", Polygon(exterior: LargePolygons.comb(positions: 40_000, minLongitude: 118.3, minLatitude: 35.0, width: 0.01, height: 0.01))),
         ]
         var rows: [Row] = []

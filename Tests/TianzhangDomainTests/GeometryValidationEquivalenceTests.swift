@@ -168,7 +168,7 @@ struct GeometryValidationEquivalenceTests {
         }
     }
 
-    @Test("size limits: 10,000 positions a ring, 64 rings, 50,000 positions a polygon; over them geometry_too_large names the ring")
+    @Test("size limits: 10,000 positions a ring, 64 rings, 10,000 positions a polygon; over them geometry_too_large names the ring")
     func sizeLimits() {
         let square = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)].map { Coordinate(longitude: $0.0, latitude: $0.1) }
         let longRing = Array(repeating: square[0], count: 10_001)
@@ -177,6 +177,6 @@ struct GeometryValidationEquivalenceTests {
         #expect(Self.outcome { () throws(ValidationError) in try Polygon(rings: Array(repeating: square, count: 64)).checkSize() } == nil)
         let many = Array(repeating: Array(repeating: square[0], count: 10_000), count: 6)
         #expect(Self.outcome { () throws(ValidationError) in try Polygon(rings: many).checkSize() }?.code == .geometryTooLarge)
-        #expect(Self.outcome { () throws(ValidationError) in try Polygon(rings: Array(many.prefix(5))).checkSize() } == nil)
+        #expect(Self.outcome { () throws(ValidationError) in try Polygon(rings: Array(many.prefix(1))).checkSize() } == nil)
     }
 }

@@ -38,7 +38,7 @@ struct BoundedWorkProcessTests {
         let world = try RelayWorld()
         let base = URL(string: "http://127.0.0.1:\(world.hubPort)")!
         let (a, b) = ("371312001", "371312002")
-        let villageA = try #require(try world.villages(of: a).first), villageB = try #require(try world.villages(of: b).first)
+        let villageA = try #require(try world.villages(of: a).first), villageB = try DivisionCode("\(b)201")
         let nodeA = try ReplicaID("node:\(a)"), nodeB = try ReplicaID("node:\(b)"), patrol = try ReplicaID("patrol:chief-9")
         let secretA = try world.enrol(nodeA.rawValue, ["--township", a]), secretB = try world.enrol(nodeB.rawValue, ["--township", b])
         let patrolSecret = try world.enrol(patrol.rawValue, ["--villages", villageA.rawValue])

@@ -10,7 +10,7 @@ public struct GeometryLimits: Hashable, Sendable, Codable {
     /// Positions in all rings of one polygon together.
     public var polygonVerticesMax: Int
 
-    public init(ringVerticesMax: Int = 10_000, ringsMax: Int = 64, polygonVerticesMax: Int = 50_000) {
+    public init(ringVerticesMax: Int = 10_000, ringsMax: Int = 64, polygonVerticesMax: Int = 10_000) {
         self.ringVerticesMax = ringVerticesMax
         self.ringsMax = ringsMax
         self.polygonVerticesMax = polygonVerticesMax
