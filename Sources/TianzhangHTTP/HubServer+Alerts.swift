@@ -47,17 +47,20 @@ extension HubServer {
     /// county's villages and dispatches it in one transaction. 201 with the new case, 200 when the alert
     /// was received before.
     /// - Throws: nothing; every failure is a JSON error: `unknown_credential` / `revoked_credential` (401),
-    ///   `not_authorized` (403), `malformed_json` (400), `body_too_large` (413), `invalid_value`,
-    ///   `outside_county`, `invalid_geometry`, `not_a_polygon` (422), `unavailable` (503).
+    ///   `not_authorized` (403), `malformed_json`, `unsupported_encoding` (400), `body_too_large` (413),
+    ///   `unsupported_media_type` (415), `invalid_value`, `outside_county`, `invalid_geometry`,
+    ///   `geometry_too_large`, `not_a_polygon` (422), `unavailable` (503).
     func receiveAlert(_ request: Request) async throws -> Response {
         do {
             let author = try authenticateIntake(request)
+            try ReplicaServer.checkContentType(request.headers[.contentType])
             let buffer: ByteBuffer
             do { buffer = try await request.body.collect(upTo: configuration.limits.batchBytesMax) } catch {
                 throw WireError(413, "body_too_large", "The body is larger than \(configuration.limits.batchBytesMax) bytes.")
             }
             var data = Data(buffer.readableBytesView)
             if request.headers[.contentEncoding]?.lowercased() == "gzip" { data = try Wire.gunzip(data, maxBytes: configuration.limits.batchBytesMax) }
+            try ReplicaServer.checkEncoding(data)
             let body = try Wire.decode(AlertRequest.self, from: data)
             let alert = Alert(
                 source: body.source, externalID: body.externalID, at: Timestamp(milliseconds: body.at), geometry: body.geometry,

@@ -158,12 +158,14 @@ public struct ReplicaServer: Sendable {
             keys[origin] = origin.kind == .hub ? .notChecked : try authority.originKeys(origin)
         }
         let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
+        // The expensive stateless checks (polygons), before the write transaction: it does no geometry.
+        let prechecked = Admission.precheck(push.changes)
         let now = clock()
         // An attachment record is taken only with its whole, verified bytes here (SPEC §10); a receiver
         // without a vault holds none, so it takes no attachment record either (they wait at the sender).
         let keeper = try? self.vault()
         return try store.write { tx in
-            try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, originKeys: { keys[$0] ?? .unknown }, holdsBytes: { digest, change in
+            try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, originKeys: { keys[$0] ?? .unknown }, prechecked: prechecked, holdsBytes: { digest, change in
                 self.holdsBytes(digest, for: change, vault: keeper, enrolment, tx)
             }, physicalNow: now, in: tx)
         }
@@ -197,6 +199,7 @@ public struct ReplicaServer: Sendable {
         let wantsGzip = request.headers[.acceptEncoding]?.contains("gzip") ?? false
         do {
             let enrolment = try authenticate(request)
+            try Self.checkContentType(request.headers[.contentType])
             var buffer: ByteBuffer
             do {
                 buffer = try await request.body.collect(upTo: configuration.limits.batchBytesMax)
@@ -208,6 +211,7 @@ public struct ReplicaServer: Sendable {
             if request.headers[.contentEncoding]?.lowercased() == "gzip" {
                 data = try Wire.gunzip(data, maxBytes: configuration.limits.batchBytesMax)
             }
+            try Self.checkEncoding(data)
             let message = try Wire.decode(In.self, from: data)
             return try respond(try await body(message, enrolment), gzip: wantsGzip)
         } catch let error as WireError {
@@ -216,6 +220,29 @@ public struct ReplicaServer: Sendable {
             return try respond(WireError.Envelope(error: error), status: 400, gzip: false)
         } catch {
             return try respond(WireError.Envelope(error: ProtocolError(code: "unavailable", message: "The server could not complete the request; retry later.")), status: 503, gzip: false)
+        }
+    }
+
+    /// Bodies are JSON in UTF-8 (SPEC §3): `Content-Type: application/json`, optionally with
+    /// `charset=utf-8`; anything else (none, `text/plain`, a form, another charset) is refused.
+    /// - Throws: `WireError` (415 `unsupported_media_type`).
+    public static func checkContentType(_ value: String?) throws(WireError) {
+        let parts = (value ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let parameters = parts.dropFirst().filter { !$0.isEmpty }
+        guard parts.first == "application/json",
+            parameters.allSatisfy({ $0.replacingOccurrences(of: " ", with: "") == "charset=utf-8" || $0.replacingOccurrences(of: " ", with: "") == "charset=\"utf-8\"" })
+        else {
+            throw WireError(415, "unsupported_media_type", "The body must be sent as Content-Type: application/json (UTF-8); got \(value.map { "\"\($0)\"" } ?? "none").", field: "Content-Type")
+        }
+    }
+
+    /// Refuses a body that is not UTF-8 without a byte-order mark (the JSON parser would otherwise
+    /// guess UTF-16 or UTF-32 from the first bytes).
+    /// - Throws: `WireError` (400 `unsupported_encoding`).
+    public static func checkEncoding(_ data: Data) throws(WireError) {
+        let head = Array(data.prefix(4))
+        if head.starts(with: [0xEF, 0xBB, 0xBF]) || head.starts(with: [0xFE, 0xFF]) || head.starts(with: [0xFF, 0xFE]) || head.contains(0) {
+            throw WireError(400, "unsupported_encoding", "The body must be JSON in UTF-8 without a byte-order mark; it looks like UTF-16, UTF-32 or a BOM.")
         }
     }
 

@@ -15,6 +15,9 @@ public struct AdmissionContext: Sendable {
     /// For a change that sets a case's status on top of earlier writes: the status values its base
     /// names, as this receiver holds them (the case's "from" side of the transition; `nil`: not looked up).
     public var baseStatuses: [WorkflowValue]?
+    /// The verdicts of the expensive stateless checks, worked out before the write transaction
+    /// (`Admission.precheck`); a value without one is checked here.
+    public var prechecked: Admission.Prechecked?
 
     public init(
         writerJurisdiction: Jurisdiction, physicalNow: Int64, futureToleranceMilliseconds: Int64 = 5 * 60_000,
@@ -32,6 +35,95 @@ public struct AdmissionContext: Sendable {
 /// The receiver's checks on one change, before it is merged. Pure: the same change and context always
 /// give the same answer. Each refusal names its code and field (Protocol/errors.md).
 public enum Admission {
+    /// Field operations in one change (SPEC §8): a case, the largest record, has fewer than 20 fields.
+    public static let opsMax = 64
+    /// Top-level members of a change this version does not know (kept and relayed, SPEC §7).
+    public static let extensionsMax = 16
+    /// How deeply a value (an op's value, an unknown member) may nest arrays and objects.
+    public static let valueDepthMax = 16
+    /// The largest area in mu a parcel or a case may state: 10,000,000 mu (6,667 km², several counties).
+    public static let areaMuMax = 10_000_000.0
+    /// The highest verification round a case's status may carry.
+    public static let roundMax = 1_000
+    /// The largest polygon taken (SPEC §8).
+    public static let geometryLimits = GeometryLimits.v1
+
+    /// The verdicts of the stateless expensive checks of a batch: each polygon's size and validity, by
+    /// change and field (`geometry` of a parcel, `proposed.geometry` of a correction).
+    public struct Prechecked: Sendable {
+        var geometry: [ChangeID: [String: Rejection?]] = [:]
+        public init() {}
+        /// How many polygons were checked.
+        public var polygons: Int { geometry.values.reduce(0) { $0 + $1.count } }
+    }
+
+    /// Works out the expensive checks of `changes` (polygon size and validity: O(n log n) each) without
+    /// any store, so a receiver runs them before its write transaction. `check` with the result in its
+    /// context gives the same answers as without it.
+    public static func precheck(_ changes: [Change]) -> Prechecked {
+        var result = Prechecked()
+        for change in changes where result.geometry[change.id] == nil {
+            var verdicts: [String: Rejection?] = [:]
+            switch change.recordType {
+            case .parcel:
+                if case .set(let value) = change.fields["geometry"] { verdicts["geometry"] = .some(geometryRejection(value, path: "ops.geometry")) }
+            case .correction:
+                if case .set(let proposed) = change.fields["proposed"], let value = proposed.objectValue?["geometry"] {
+                    verdicts["proposed.geometry"] = .some(geometryRejection(value, path: "ops.geometry"))
+                }
+            default: break
+            }
+            if !verdicts.isEmpty { result.geometry[change.id] = verdicts }
+        }
+        return result
+    }
+
+    /// A geometry value's refusal, if any: not a polygon, over the size limits (checked first), invalid.
+    static func geometryRejection(_ value: JSONValue, path: String) -> Rejection? {
+        guard let polygon = try? value.decode(as: Polygon.self) else {
+            return Rejection(.invalidGeometry, "geometry must be a polygon: {\"rings\": [[{\"longitude\":…,\"latitude\":…}, …]]}.", field: path)
+        }
+        do throws(ValidationError) {
+            try polygon.checkSize(geometryLimits)
+            try polygon.validate()
+        } catch {
+            return Rejection(error, fieldPrefix: path)
+        }
+        return nil
+    }
+
+    /// Depth of nested arrays and objects (a scalar is 0), counted up to `limit + 1`.
+    static func depth(_ value: JSONValue, limit: Int) -> Int {
+        guard limit >= 0 else { return 1 }
+        switch value {
+        case .array(let items): return 1 + (items.lazy.map { depth($0, limit: limit - 1) }.max() ?? 0)
+        case .object(let members): return 1 + (members.values.lazy.map { depth($0, limit: limit - 1) }.max() ?? 0)
+        default: return 0
+        }
+    }
+
+    /// The size limits of one change: ops, unknown members, nesting.
+    static func checkShape(_ change: Change) -> Rejection? {
+        if change.fields.count > opsMax {
+            return Rejection(.changeTooLarge, "The change has \(change.fields.count) field operations; at most \(opsMax) a change.", field: "ops")
+        }
+        if change.extensions.count > extensionsMax {
+            return Rejection(.changeTooLarge, "The change has \(change.extensions.count) members this receiver does not know; at most \(extensionsMax).", field: "change")
+        }
+        for (name, operation) in change.fields.sorted(by: { $0.key < $1.key }) {
+            let value: JSONValue = switch operation {
+            case .set(let value): value
+            case .add(let values): .array(values)
+            }
+            if depth(value, limit: valueDepthMax) > valueDepthMax {
+                return Rejection(.changeTooLarge, "The value of \(name) nests arrays and objects more than \(valueDepthMax) deep.", field: "ops.\(name)")
+            }
+        }
+        for name in change.extensions.keys.sorted() where depth(change.extensions[name]!, limit: valueDepthMax) > valueDepthMax {
+            return Rejection(.changeTooLarge, "Member \(name) nests arrays and objects more than \(valueDepthMax) deep.", field: name)
+        }
+        return nil
+    }
     /// Whether the merge folds this field write in. Writes that only the county may make are ignored
     /// when they come from below (receivers refuse them earlier with a clear reason).
     public static func mayWrite(field: String, rule: FieldRule, type: RecordType, change: Change) -> Bool {
@@ -48,6 +140,7 @@ public enum Admission {
             return Rejection(.unsupportedRecordType, "Record type \"\(change.recordTypeName)\" is not supported by this receiver (protocol v1 knows \(known)); keep the change until the receiver is upgraded.", field: "type")
         }
         if change.fields.isEmpty { return Rejection(.emptyChange, "The change has no field operations.", field: "ops") }
+        if let rejection = checkShape(change) { return rejection }
         if context.writerJurisdiction.covers(change.scope) == false {
             return Rejection(.outsideJurisdiction, "Record \(type.rawValue)/\(change.recordID) lies in \(change.scope); writer \(change.origin) writes for \(describe(context.writerJurisdiction)) only.", field: "scope")
         }
@@ -112,7 +205,9 @@ public enum Admission {
     static func describe(_ jurisdiction: Jurisdiction) -> String { jurisdiction.summary }
 
     /// Per-field value checks that do not need the rest of the record.
-    static func checkValue(type: RecordType, field: String, operation: FieldOperation, change: Change, context: AdmissionContext) -> Rejection? {
+    /// - Parameter precheckKey: the key of a precomputed geometry verdict (`proposed.geometry` for a
+    ///   correction's proposal; the field by default).
+    static func checkValue(type: RecordType, field: String, operation: FieldOperation, change: Change, context: AdmissionContext, precheckKey: String? = nil) -> Rejection? {
         let path = "ops.\(field)"
         let rule = RuleBook.rule(for: type, field: field)
         switch (operation, rule) {
@@ -127,10 +222,11 @@ public enum Admission {
         do throws(ValidationError) {
             switch (type, field) {
             case (.parcel, "geometry"):
-                guard let polygon = try? value.decode(as: Polygon.self) else {
-                    return Rejection(.invalidGeometry, "geometry must be a polygon: {\"rings\": [[{\"longitude\":…,\"latitude\":…}, …]]}.", field: path)
+                if let verdict = context.prechecked?.geometry[change.id]?[precheckKey ?? field] {
+                    if let verdict { return verdict }
+                } else if let rejection = geometryRejection(value, path: path) {
+                    return rejection
                 }
-                try polygon.validate()
             case (.parcel, "landClass"):
                 guard let code = value.stringValue else { return Rejection(.invalidValue, "landClass must be a string.", field: path) }
                 _ = try context.landClasses?.landClass(code, field: nil)
@@ -146,14 +242,14 @@ public enum Admission {
                 guard let text = value.stringValue else { return Rejection(.invalidValue, "township must be a 9-digit code.", field: path) }
                 _ = try DivisionCode(text, level: .township)
             case (.parcel, "areaMu"), (.enforcementCase, "affectedAreaMu"):
-                guard let number = value.numberValue, number.isFinite, number >= 0 else {
-                    return Rejection(.invalidValue, "\(field) must be a number of mu ≥ 0.", field: path)
+                guard let number = value.numberValue, number.isFinite, number >= 0, number <= areaMuMax else {
+                    return Rejection(.invalidValue, "\(field) must be a number of mu from 0 to \(Int(areaMuMax)).", field: path)
                 }
             case (.enforcementCase, "status"):
-                guard WorkflowValue(value) != nil else {
-                    return Rejection(.invalidValue, "status must be {\"status\": one of \(CaseStatus.allCases.map(\.rawValue).joined(separator: "/")), \"round\": ≥ 1, \"decision\": confirmed|dismissed|null}.", field: path)
+                guard let workflow = WorkflowValue(value), workflow.round <= roundMax else {
+                    return Rejection(.invalidValue, "status must be {\"status\": one of \(CaseStatus.allCases.map(\.rawValue).joined(separator: "/")), \"round\": 1…\(roundMax), \"decision\": confirmed|dismissed|null}.", field: path)
                 }
-                if change.origin.kind != .hub, WorkflowValue(value)?.status == .closed {
+                if change.origin.kind != .hub, workflow.status == .closed {
                     return Rejection(.notAuthorized, "Closing a case (销号) is the county's alone.", field: path)
                 }
             case (.enforcementCase, "location"):
@@ -241,7 +337,7 @@ public enum Admission {
             guard RuleBook.parcelReferenceFields.contains(field), field != "village" else {
                 return Rejection(.invalidValue, "\(field) is not parcel reference data a correction can change (\(RuleBook.parcelReferenceFields.subtracting(["village"]).sorted().joined(separator: ", "))).", field: "ops.proposed.\(field)")
             }
-            if let rejection = checkValue(type: .parcel, field: field, operation: .set(proposed[field]!), change: change, context: context) {
+            if let rejection = checkValue(type: .parcel, field: field, operation: .set(proposed[field]!), change: change, context: context, precheckKey: "proposed.\(field)") {
                 return Rejection(rejection.code, rejection.message, field: rejection.field.map { $0.replacingOccurrences(of: "ops.", with: "ops.proposed.") })
             }
         }

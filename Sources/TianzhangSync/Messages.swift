@@ -11,11 +11,37 @@ public struct ProtocolLimits: Hashable, Sendable, Codable {
     public var batchChangesMax: Int
     public var batchBytesMax: Int
     public var pageChangesMax: Int
+    /// Positions in one polygon ring, in all rings of a polygon, and rings in a polygon (`geometry_too_large`).
+    public var ringVerticesMax: Int
+    public var polygonVerticesMax: Int
+    public var polygonRingsMax: Int
+    /// Field operations and unknown top-level members in one change (`change_too_large`).
+    public var changeOpsMax: Int
+    public var changeExtensionsMax: Int
 
     public init(batchChangesMax: Int = 500, batchBytesMax: Int = 4 * 1024 * 1024, pageChangesMax: Int = 1000) {
         self.batchChangesMax = batchChangesMax
         self.batchBytesMax = batchBytesMax
         self.pageChangesMax = pageChangesMax
+        ringVerticesMax = Admission.geometryLimits.ringVerticesMax
+        polygonVerticesMax = Admission.geometryLimits.polygonVerticesMax
+        polygonRingsMax = Admission.geometryLimits.ringsMax
+        changeOpsMax = Admission.opsMax
+        changeExtensionsMax = Admission.extensionsMax
+    }
+
+    /// A hello from a receiver that announces only the first three limits still decodes (the others
+    /// take the v1 defaults).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            batchChangesMax: try c.decode(Int.self, forKey: .batchChangesMax), batchBytesMax: try c.decode(Int.self, forKey: .batchBytesMax),
+            pageChangesMax: try c.decode(Int.self, forKey: .pageChangesMax))
+        ringVerticesMax = try c.decodeIfPresent(Int.self, forKey: .ringVerticesMax) ?? ringVerticesMax
+        polygonVerticesMax = try c.decodeIfPresent(Int.self, forKey: .polygonVerticesMax) ?? polygonVerticesMax
+        polygonRingsMax = try c.decodeIfPresent(Int.self, forKey: .polygonRingsMax) ?? polygonRingsMax
+        changeOpsMax = try c.decodeIfPresent(Int.self, forKey: .changeOpsMax) ?? changeOpsMax
+        changeExtensionsMax = try c.decodeIfPresent(Int.self, forKey: .changeExtensionsMax) ?? changeExtensionsMax
     }
 }
 

@@ -42,6 +42,8 @@ extension ValidationError.Code {
     /// Not final: the receiver does not hold the whole, verified bytes an attachment record refers to.
     /// It remembers nothing; the sender keeps the change pending, uploads the bytes and sends it again.
     public static let attachmentBytesMissing: Self = "attachment_bytes_missing"
+    /// A change over the per-change limits: too many ops or unknown members, values nested too deep.
+    public static let changeTooLarge: Self = "change_too_large"
 }
 
 extension Rejection {

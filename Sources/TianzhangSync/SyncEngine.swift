@@ -227,12 +227,14 @@ public struct SyncEngine: Sendable {
     ///   - sender: the authenticated pusher.
     ///   - originJurisdiction: the enrolled jurisdiction of a change's origin, when the receiver knows it.
     ///   - originKeys: what the receiver knows of an origin's signing keys (SPEC §2.7).
+    ///   - prechecked: `Admission.precheck(request.changes)`, worked out before the transaction so that
+    ///     it does no geometric work (the answers are the same without it).
     ///   - holdsBytes: whether the receiver holds the whole, verified bytes of a digest for this change (SPEC
     ///     §10: bytes the sender uploaded whole, or bytes a record it may see refers to); `nil`: not checked. An attachment record whose bytes are not held is
     ///     refused with `attachment_bytes_missing`, which is not final: not remembered, no receipt.
     public func receive(
         _ request: PushRequest, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction? = { _ in nil },
-        originKeys: (ReplicaID) -> OriginKeys = { _ in .notChecked },
+        originKeys: (ReplicaID) -> OriginKeys = { _ in .notChecked }, prechecked: Admission.Prechecked? = nil,
         holdsBytes: ((_ digest: String, _ change: Change) -> Bool)? = nil, physicalNow: Int64, in tx: any SyncTransaction
     ) throws -> PushResponse {
         var meta = try requireMeta(tx)
@@ -295,7 +297,7 @@ public struct SyncEngine: Sendable {
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 continue
             }
-            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, physicalNow: countyNow, tx) {
+            if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, prechecked: prechecked, physicalNow: countyNow, tx) {
                 try tx.saveReceivedRejection(change.id, rejection)
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 noteReceipt(change, rejection: rejection)
@@ -415,13 +417,14 @@ public struct SyncEngine: Sendable {
 
     func admit(
         _ change: Change, from sender: Peer, originJurisdiction: (ReplicaID) -> Jurisdiction?, meta: ReplicaMeta,
-        physicalNow: Int64, _ tx: any SyncTransaction
+        prechecked: Admission.Prechecked? = nil, physicalNow: Int64, _ tx: any SyncTransaction
     ) throws -> Rejection? {
         let writer = change.origin == sender.replica ? sender.jurisdiction : (originJurisdiction(change.origin) ?? sender.jurisdiction)
         let existing = try change.key.flatMap { try tx.recordState($0) }
-        let context = AdmissionContext(
+        var context = AdmissionContext(
             writerJurisdiction: writer, physicalNow: physicalNow, futureToleranceMilliseconds: configuration.futureToleranceMilliseconds,
             existing: existing, landClasses: configuration.landClasses, baseStatuses: try baseStatuses(of: change, tx))
+        context.prechecked = prechecked
         return Admission.check(change, context: context)
     }
 

@@ -84,6 +84,7 @@ struct AlertImportCLITests {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(hub.port)/v1/alerts")!)
         request.httpMethod = "POST"
         request.setValue("Bearer \(secret)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         // A camera's sighting in the south-west village cell of the county's box (the first village of the first township).
         request.httpBody = try JSONSerialization.data(withJSONObject: [
             "source": "towerCamera", "externalID": "tower-07/1", "at": Int64(Date().timeIntervalSince1970 * 1000) - 60_000,

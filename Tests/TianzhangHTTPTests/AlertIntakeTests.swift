@@ -108,6 +108,13 @@ struct AlertIntakeTests {
         (status, body) = try await hub.post("/v1/alerts", body: try alert("evt-5", geometry: ["type": "Polygon", "coordinates": bowtie]), credential: secret)
         #expect(status == 422 && errorCode(body) == "invalid_geometry" && errorField(body) == "geometry.rings[0]")
         #expect((body["error"] as? [String: Any])?["message"] as? String == "Ring 0 self-intersects: segment 0 meets segment 2.")
+        // Over the geometry limits (65 rings; at most 64): refused before any geometric work. Not JSON: 415.
+        let square: (Double, Double) -> [[Double]] = { x, y in [[x, y], [x + 0.0001, y], [x + 0.0001, y + 0.0001], [x, y + 0.0001], [x, y]] }
+        let manyRings = [square(118.301, 35.001)] + (0..<64).map { square(118.3011 + Double($0) * 1e-6, 35.0011) }
+        (status, body) = try await hub.post("/v1/alerts", body: try alert("evt-5b", geometry: ["type": "Polygon", "coordinates": manyRings]), credential: secret)
+        #expect(status == 422 && errorCode(body) == "geometry_too_large" && errorField(body) == "geometry.coordinates", "\(body)")
+        (status, body) = try await hub.post("/v1/alerts", body: good, credential: secret, headers: ["Content-Type": "text/plain"])
+        #expect(status == 415 && errorCode(body) == "unsupported_media_type", "\(body)")
 
         // Malformed JSON, a missing member, an unknown source.
         (status, body) = try await hub.post("/v1/alerts", body: Data("{\"source\": \"drone\", ".utf8), credential: secret)

@@ -35,11 +35,13 @@ final class RunningHub: Sendable {
 
     deinit { task.cancel() }
 
-    /// Sends raw bytes and returns the status and the decoded JSON body.
+    /// Sends raw bytes (as `Content-Type: application/json` unless `headers` say otherwise) and returns
+    /// the status and the decoded JSON body.
     func post(_ path: String, body: Data, credential: String?, headers: [String: String] = [:]) async throws -> (Int, [String: Any]) {
         var request = URLRequest(url: url.appendingPathComponent(path))
         request.httpMethod = "POST"
         request.httpBody = body
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let credential { request.setValue("Bearer \(credential)", forHTTPHeaderField: "Authorization") }
         for (key, value) in headers { request.setValue(value, forHTTPHeaderField: key) }
         let (data, response) = try await URLSession.shared.data(for: request)
@@ -125,6 +127,27 @@ struct HubServerTests {
         try hub.store.revoke(node, now: hub.now)
         (status, body) = try await hub.post("/v1/push", body: good, credential: secret)
         #expect(status == 401 && errorCode(body) == "revoked_credential")
+    }
+
+    @Test("bodies are JSON in UTF-8: text/plain, a form, no Content-Type or a UTF-16 charset are 415 unsupported_media_type; UTF-16 or BOM bytes are 400 unsupported_encoding; application/json with charset=utf-8 is taken")
+    func contentTypeAndEncoding() async throws {
+        let hub = try await RunningHub()
+        let secret = try hub.store.enrol(node, jurisdiction: .township(township), now: hub.now)
+        let good = try hub.json(PushRequest(sender: node, changes: [newCase(1)]))
+        for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "application/jsonx", ""] {
+            let (status, body) = try await hub.post("/v1/push", body: good, credential: secret, headers: ["Content-Type": type])
+            #expect(status == 415 && errorCode(body) == "unsupported_media_type", "\(type): \(status) \(body)")
+        }
+        let text = String(decoding: good, as: UTF8.self)
+        var utf16 = Data([0xFF, 0xFE])
+        utf16.append(text.data(using: .utf16LittleEndian)!)
+        for bytes in [utf16, text.data(using: .utf16BigEndian)!, Data([0xEF, 0xBB, 0xBF]) + good] {
+            let (status, body) = try await hub.post("/v1/push", body: bytes, credential: secret)
+            #expect(status == 400 && errorCode(body) == "unsupported_encoding", "\(status) \(body)")
+        }
+        let (status, body) = try await hub.post("/v1/push", body: good, credential: secret, headers: ["Content-Type": "Application/JSON; Charset=UTF-8"])
+        #expect(status == 200, "\(body)")
+        #expect((body["results"] as? [[String: Any]])?.first?["outcome"] as? String == "accepted")
     }
 
     @Test("a node bootstraps, edits offline and syncs over HTTP with gzip; the hub and the node end with the same digest")

@@ -56,7 +56,9 @@ public enum AlertPlacer {
     /// - Returns: the placement, or a `ValidationError` with code `outside_county` (no village of the
     ///   county overlaps it), `invalid_geometry` (the validator's message, `field` such as
     ///   `geometry.coordinates[1].rings[0]`) or `not_a_polygon` (any other geometry type).
-    public static func place(_ geometry: AlertGeometry, in villages: [VillageArea]) -> Result<AlertPlacement, ValidationError> {
+    ///   A geometry over `limits` (`geometry_too_large`) is refused before any geometric work: each part
+    ///   within the polygon limits, and all parts together within `ringsMax` rings and `polygonVerticesMax` positions.
+    public static func place(_ geometry: AlertGeometry, in villages: [VillageArea], limits: GeometryLimits = .v1) -> Result<AlertPlacement, ValidationError> {
         switch geometry {
         case .unsupported(let type):
             return .failure(ValidationError(.notAPolygon, "A \(type) is not an area: send a Polygon or MultiPolygon (or a Point for a camera's sighting).", field: "geometry.type"))
@@ -71,8 +73,12 @@ public enum AlertPlacer {
             guard !parts.isEmpty else {
                 return .failure(ValidationError(.invalidGeometry, "The MultiPolygon has no polygons.", field: "geometry.coordinates"))
             }
+            let ringCount = parts.reduce(0) { $0 + $1.rings.count }, positions = parts.reduce(0) { $0 + $1.vertexCount }
+            guard ringCount <= limits.ringsMax, positions <= limits.polygonVerticesMax else {
+                return .failure(ValidationError(.geometryTooLarge, "The geometry has \(ringCount) rings and \(positions) positions in all; at most \(limits.ringsMax) rings and \(limits.polygonVerticesMax) positions are taken.", field: "geometry.coordinates"))
+            }
             for (index, part) in parts.enumerated() {
-                do { try part.validate() } catch {
+                do { try part.checkSize(limits); try part.validate() } catch {
                     return .failure(error.nested(under: parts.count == 1 ? "geometry" : "geometry.coordinates[\(index)]"))
                 }
             }
