@@ -62,7 +62,7 @@ struct AttachmentDeliveryTests {
         let folder = try Self.folder()
         let store = try SQLiteReplicaStore(path: folder.appendingPathComponent("node.sqlite").path)
         let engine = SyncEngine()
-        try store.write { tx in _ = try engine.open(replica: nodeA, jurisdiction: .township(townshipA), in: tx) }
+        try store.write { tx in _ = try engine.open(replica: nodeA, jurisdiction: .township(townshipA), credential: secret, in: tx) }
         let photo = Self.bytes(200_000, seed: 11)
         let sha = ContentDigest.sha256(photo)
         let vault = try AttachmentVault(besideStore: store.path!)
@@ -144,7 +144,7 @@ struct AttachmentDeliveryTests {
         let sha = ContentDigest.sha256(photo)
         let clientA = SyncClient(baseURL: hub.url, credential: secretA)
         _ = try await AttachmentUploader(vault: try Self.vault(with: photo), transport: clientA).upload(sha, size: Int64(photo.count))
-        let recordA = try attachmentChange(nodeA, seq: 1, sha256: sha, size: photo.count, caseID: "01JD0000000000000000000001", scope: villageA, now: hub.now)
+        let recordA = signed(try attachmentChange(nodeA, seq: 1, sha256: sha, size: photo.count, caseID: "01JD0000000000000000000001", scope: villageA, now: hub.now), secretA)
         let pushedA = try await clientA.push(PushRequest(sender: nodeA, changes: [recordA]))
         #expect(pushedA.results.map(\.outcome) == [.accepted], "\(pushedA.results)")
 
@@ -154,7 +154,7 @@ struct AttachmentDeliveryTests {
         #expect(status == 200 && body["received"] as? Int == 0 && body["complete"] as? Bool == false, "naming a record B may not see changes nothing")
         // Nor does a push tell B: a record of its own for the digest waits for B's own bytes.
         let clientB = SyncClient(baseURL: hub.url, credential: secretB)
-        let recordB = try attachmentChange(nodeB, seq: 1, sha256: sha, size: photo.count, caseID: "01JD0000000000000000000002", scope: villageB, now: hub.now)
+        let recordB = signed(try attachmentChange(nodeB, seq: 1, sha256: sha, size: photo.count, caseID: "01JD0000000000000000000002", scope: villageB, now: hub.now), secretB)
         let pushedB = try await clientB.push(PushRequest(sender: nodeB, changes: [recordB]))
         #expect(pushedB.results.first?.rejection?.code == .attachmentBytesMissing, "\(pushedB.results)")
 
@@ -172,7 +172,7 @@ struct AttachmentDeliveryTests {
         for (replica, secret, seq, caseID, village) in [(nodeA, secretA, UInt64(1), "01JD0000000000000000000001", villageA), (nodeB, secretB, 1, "01JD0000000000000000000002", villageB)] {
             let client = SyncClient(baseURL: hub.url, credential: secret)
             _ = try await AttachmentUploader(vault: try Self.vault(with: photo), transport: client).upload(sha, size: Int64(photo.count))
-            let change = try attachmentChange(replica, seq: seq, sha256: sha, size: photo.count, caseID: caseID, scope: village, now: hub.now)
+            let change = signed(try attachmentChange(replica, seq: seq, sha256: sha, size: photo.count, caseID: caseID, scope: village, now: hub.now), secret)
             let pushed = try await client.push(PushRequest(sender: replica, changes: [change]))
             #expect(pushed.results.map(\.outcome) == [.accepted], "\(pushed.results)")
         }

@@ -44,9 +44,9 @@ struct BoundedWorkProcessTests {
         let patrolSecret = try world.enrol(patrol.rawValue, ["--villages", villageA.rawValue])
 
         let ring = LargePolygons.comb(positions: 40_000, minLongitude: 118.3, minLatitude: 35.0, width: 0.01, height: 0.01)
-        let huge = try Wire.encoder.encode(PushRequest(sender: nodeA, changes: [Self.correction(origin: nodeA, village: villageA, ring: ring)]))
+        let huge = try Wire.encoder.encode(PushRequest(sender: nodeA, changes: [signed(Self.correction(origin: nodeA, village: villageA, ring: ring), secretA)]))
         #expect(huge.count > 2_000_000 && huge.count < 4 * 1024 * 1024, "the body is under batchBytesMax: \(huge.count)")
-        let hugeFromPatrol = try Wire.encoder.encode(PushRequest(sender: patrol, changes: [Self.correction(origin: patrol, village: villageA, ring: ring)]))
+        let hugeFromPatrol = try Wire.encoder.encode(PushRequest(sender: patrol, changes: [signed(Self.correction(origin: patrol, village: villageA, ring: ring), patrolSecret)]))
         let caseB = Change(
             id: ChangeID(origin: nodeB, seq: 1), recordType: .enforcementCase, recordID: "01JD0000000000000000000B01", scope: villageB,
             hlc: HLC(wall: Int64(Date().timeIntervalSince1970 * 1000)), author: "clerk", fields: [
@@ -54,7 +54,7 @@ struct BoundedWorkProcessTests {
                 "township": .set(.string(b)), "village": .set(.string(villageB.rawValue)), "discoveredAt": .set(1_763_884_800_000),
                 "summary": .set("x"), "affectedAreaMu": .set(1), "status": .set(WorkflowValue(status: .reported, round: 1).json),
             ])
-        let small = try Wire.encoder.encode(PushRequest(sender: nodeB, changes: [caseB]))
+        let small = try Wire.encoder.encode(PushRequest(sender: nodeB, changes: [signed(caseB, secretB)]))
 
         async let fromNode = Self.post(base.appendingPathComponent("/v1/push"), huge, secret: secretA)
         async let fromPatrol = Self.post(base.appendingPathComponent("/v1/push"), hugeFromPatrol, secret: patrolSecret)

@@ -90,7 +90,7 @@ struct HubServerTests {
     func badRequests() async throws {
         let hub = try await RunningHub()
         let secret = try hub.store.enrol(node, jurisdiction: .township(township), now: hub.now)
-        let good = try hub.json(PushRequest(sender: node, changes: [newCase(1)]))
+        let good = try hub.json(PushRequest(sender: node, changes: [signed(newCase(1), secret)]))
         // Unknown credential, and none at all.
         var (status, body) = try await hub.post("/v1/push", body: good, credential: "tz_wrong")
         #expect(status == 401 && errorCode(body) == "unknown_credential")
@@ -133,7 +133,7 @@ struct HubServerTests {
     func contentTypeAndEncoding() async throws {
         let hub = try await RunningHub()
         let secret = try hub.store.enrol(node, jurisdiction: .township(township), now: hub.now)
-        let good = try hub.json(PushRequest(sender: node, changes: [newCase(1)]))
+        let good = try hub.json(PushRequest(sender: node, changes: [signed(newCase(1), secret)]))
         for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "application/jsonx", ""] {
             let (status, body) = try await hub.post("/v1/push", body: good, credential: secret, headers: ["Content-Type": type])
             #expect(status == 415 && errorCode(body) == "unsupported_media_type", "\(type): \(status) \(body)")
