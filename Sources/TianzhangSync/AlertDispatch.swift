@@ -18,7 +18,7 @@ extension SyncEngine {
     /// the same alert always names the same case (the idempotency key of dispatch).
     public static func alertCaseID(source: CaseSource, externalID: String) -> String {
         let digest = SHA256.hash(data: Data("\(source.rawValue)\n\(externalID)".utf8))
-        return "alert-" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return "alert-" + Hex.encode(digest.prefix(16))
     }
 
     /// The id of the task for `recipient` of a case: `<case id>-<recipient>`.

@@ -11,7 +11,7 @@ public struct ContentDigest: Sendable {
     public mutating func update(_ bytes: some DataProtocol) { hasher.update(data: bytes) }
 
     /// Lower-case hex, 64 characters.
-    public func finalize() -> String { hasher.finalize().map { String(format: "%02x", $0) }.joined() }
+    public func finalize() -> String { Hex.encode(hasher.finalize()) }
 
     /// The digest of `bytes` at once.
     public static func sha256(_ bytes: some DataProtocol) -> String {

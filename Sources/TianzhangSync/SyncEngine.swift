@@ -677,6 +677,6 @@ public enum StateDigest {
             hasher.update(data: Canonical.data(state.conflicts))
             hasher.update(data: [0x0A])
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(hasher.finalize())
     }
 }

@@ -33,13 +33,7 @@ struct HostilePeer {
 
     /// A check-in as `origin` would write it (not recorded anywhere).
     func checkIn(origin: ReplicaID, seq: UInt64, parcel: String, village: DivisionCode, note: String) throws -> Change {
-        var rng = SystemRandomNumberGenerator()
-        let value = CheckIn(
-            id: RecordID.generate(at: Timestamp(milliseconds: now), using: &rng), parcelID: try RecordID(parcel), village: village, author: origin.rawValue,
-            at: Timestamp(milliseconds: now), position: Coordinate(longitude: 118.35, latitude: 35.05), accuracyMetres: 8, observation: note)
-        var fields: [String: FieldOperation] = [:]
-        for (key, field) in JSONValue(encoding: value).objectValue ?? [:] where key != "id" { fields[key] = .set(field) }
-        return Change(id: ChangeID(origin: origin, seq: seq), recordType: .checkIn, recordID: value.id.rawValue, scope: village, hlc: HLC(wall: now), author: origin.rawValue, fields: fields)
+        try checkInChange(origin: origin, seq: seq, parcel: parcel, village: village, note: note, at: now)
     }
 
     /// Records a check-in the honest way (signed, in the outbox).
@@ -62,6 +56,17 @@ struct HostilePeer {
     }
 
     func state(_ key: RecordKey) throws -> RecordState? { try store.read { try $0.recordState(key) } }
+}
+
+/// A check-in by `origin` at `parcel`, as a change (recorded nowhere): its fields are the domain record's.
+func checkInChange(origin: ReplicaID, seq: UInt64, parcel: String, village: DivisionCode, note: String, at now: Int64) throws -> Change {
+    var rng = SystemRandomNumberGenerator()
+    let value = CheckIn(
+        id: RecordID.generate(at: Timestamp(milliseconds: now), using: &rng), parcelID: try RecordID(parcel), village: village, author: origin.rawValue,
+        at: Timestamp(milliseconds: now), position: Coordinate(longitude: 118.35, latitude: 35.05), accuracyMetres: 8, observation: note)
+    var fields: [String: FieldOperation] = [:]
+    for (key, field) in JSONValue(encoding: value).objectValue ?? [:] where key != "id" { fields[key] = .set(field) }
+    return Change(id: ChangeID(origin: origin, seq: seq), recordType: .checkIn, recordID: value.id.rawValue, scope: village, hlc: HLC(wall: now), author: origin.rawValue, fields: fields)
 }
 
 @Suite("Hostile peers against a real hub process: forged origins, replays, illegal workflow jumps", .serialized, .blocksAThread)

@@ -131,14 +131,9 @@ struct Patrol {
     /// Records a check-in at a parcel, offline (nothing is sent).
     func checkIn(parcel: String, village: DivisionCode, note: String) throws -> Change {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        var rng = SystemRandomNumberGenerator()
-        let value = CheckIn(
-            id: RecordID.generate(at: Timestamp(milliseconds: now), using: &rng), parcelID: try RecordID(parcel), village: village, author: replica.rawValue,
-            at: Timestamp(milliseconds: now), position: Coordinate(longitude: 118.35, latitude: 35.05), accuracyMetres: 8, observation: note)
-        var fields: [String: FieldOperation] = [:]
-        for (key, field) in JSONValue(encoding: value).objectValue ?? [:] where key != "id" { fields[key] = .set(field) }
+        let draft = try checkInChange(origin: replica, seq: 1, parcel: parcel, village: village, note: note, at: now)
         return try store.write { tx in
-            try engine.record(Draft(type: .checkIn, id: value.id.rawValue, scope: village, author: replica.rawValue, fields: fields), physicalNow: now, in: tx)
+            try engine.record(Draft(type: .checkIn, id: draft.recordID, scope: village, author: replica.rawValue, fields: draft.fields), physicalNow: now, in: tx)
         }
     }
 
