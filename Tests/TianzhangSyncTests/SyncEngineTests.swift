@@ -270,3 +270,28 @@ extension Trio {
         try store.read { try $0.logPage(after: 0, in: county, excluding: nil, limit: 1_000_000).entries.count }
     }
 }
+
+@Suite("Pulled changes are checked against the keys the puller knows")
+struct PulledSignatureTests {
+    @Test("a page holding a county change altered on the way is refused whole (bad_signature) and nothing of it is applied; the unaltered page applies")
+    func alteredPageAppliesNothing() throws {
+        let world = try Trio(makeStore: StoreKind.memory.make)
+        let hubMeta = try #require(try world.hub.read { try $0.meta() })
+        let hubKey = try #require(hubMeta.signingSeed.flatMap(ChangeSigning.publicKey(seed:)))
+        _ = try world.hub.write { try world.engine.record(world.checkIn("CI9", village: world.v201), physicalNow: world.now, in: $0) }
+        let page = try world.hub.read {
+            try world.engine.servePull(PullRequest(puller: world.nodeID, after: 0, limit: 100), for: Peer(replica: world.nodeID, jurisdiction: world.township), in: $0)
+        }
+        let index = try #require(page.changes.firstIndex { $0.origin == world.hubID && $0.recordType == .checkIn })
+        var altered = page
+        altered.changes[index].author = "relay"
+        let keys: (ReplicaID) -> OriginKeys = { $0.kind == .hub ? .keys([hubKey]) : .notChecked }
+        #expect(throws: ProtocolError.self) {
+            _ = try world.node.write { try world.engine.apply(altered, from: "hub", originKeys: keys, physicalNow: world.now, in: $0) }
+        }
+        #expect(try world.node.read { try $0.logEntry(page.changes[index].id) } == nil, "nothing of the refused page was applied")
+        #expect(try world.node.read { try $0.checkpoint(peer: "hub") } == 0)
+        let applied = try world.node.write { try world.engine.apply(page, from: "hub", originKeys: keys, physicalNow: world.now, in: $0) }
+        #expect(applied.applied == page.changes.count)
+    }
+}
