@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "TianzhangClient",
             dependencies: [
-                "TianzhangDomain", "TianzhangSync", "TianzhangSQLite", "CCurl", "CCurlShim",
+                "TianzhangDomain", "TianzhangSync", "TianzhangStore", "TianzhangSQLite", "CCurl", "CCurlShim",
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "TianzhangHTTP",
             dependencies: [
-                "TianzhangDomain", "TianzhangSync", "TianzhangSQLite", "TianzhangClient",
+                "TianzhangDomain", "TianzhangSync", "TianzhangStore", "TianzhangSQLite", "TianzhangClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -77,7 +77,7 @@ let package = Package(
         ),
         // The patrol client core a field chief's app embeds: its own store and photo vault, injectable
         // clock and position; check-ins with geofence, reports with photos, tasks, pending work.
-        .target(name: "TianzhangPatrol", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangSQLite", "TianzhangClient"]),
+        .target(name: "TianzhangPatrol", dependencies: ["TianzhangDomain", "TianzhangSync", "TianzhangStore", "TianzhangSQLite", "TianzhangClient"]),
         // Deterministic county generator and GeoJSON import/export.
         .target(name: "TianzhangSeed", dependencies: ["TianzhangDomain", "TianzhangReference"]),
         // The one command-line tool: seed | hub | node | patrol | demo | simulate.
@@ -101,8 +101,8 @@ let package = Package(
         .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangReference"]),
         .testTarget(name: "TianzhangSeedTests", dependencies: ["TianzhangSeed", "TianzhangReference"]),
         .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain", "TianzhangTesting", "TianzhangTestGate"]),
-        .testTarget(name: "TianzhangPatrolTests", dependencies: ["TianzhangPatrol", "TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting", "TianzhangTestGate"]),
-        .testTarget(name: "TianzhangHTTPTests", dependencies: ["TianzhangHTTP", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting", "TianzhangTestGate"]),
+        .testTarget(name: "TianzhangPatrolTests", dependencies: ["TianzhangPatrol", "TianzhangHTTP", "TianzhangStore", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting", "TianzhangTestGate"]),
+        .testTarget(name: "TianzhangHTTPTests", dependencies: ["TianzhangHTTP", "TianzhangStore", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting", "TianzhangTestGate"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import CCurl
 import CCurlShim
 import Foundation
+import TianzhangSync
 
 /// One HTTP request as libcurl should send it: a POST (protocol messages), a PUT (attachment chunks)
 /// or a GET (attachment status).

@@ -1,6 +1,7 @@
 import CCurl
 import CCurlShim
 import Foundation
+import TianzhangSync
 
 /// A libcurl error code and its detail, turned into a message a township clerk (and a test) can act on.
 struct CurlFailure: Sendable {

@@ -1,38 +1,10 @@
 import Foundation
 import TianzhangSync
 
-/// A failure talking to the hub: the hub's own JSON error, the link, or a hub that cannot be trusted.
-public enum SyncClientError: Error, CustomStringConvertible, Sendable {
-    /// The hub answered with a protocol error (bad credential, malformed request …): retrying will not help.
-    case refused(status: Int, ProtocolError)
-    /// The link failed (refused, cut, timed out, stalled): retrying later may help.
-    case transport(String)
-    /// TLS: the hub's certificate cannot be trusted, or the pinned CA cannot be used (codes in
-    /// Protocol/errors.md §Client: `tls_untrusted_certificate`, `tls_bad_pinned_ca`). Retrying cannot help:
-    /// the certificate will not change by itself, and a hub that cannot be verified must not be talked to.
-    case tls(code: String, message: String)
-
-    public var description: String {
-        switch self {
-        case .refused(let status, let error): "the hub refused the request (HTTP \(status)): \(error)"
-        case .transport(let message): "the link failed: \(message)"
-        case .tls(let code, let message): "\(message) [\(code)]"
-        }
-    }
-
-    public var isRetryable: Bool {
-        switch self {
-        case .refused(let status, _): status >= 500
-        case .transport: true
-        case .tls: false
-        }
-    }
-}
-
 /// The sync client of protocol v1 over HTTP(S), on libcurl's easy interface (decision 005).
 /// Bodies are gzip in both directions; every request carries the bearer credential. Requests of one
 /// client run one at a time on the client's own thread, reusing one connection.
-public final class SyncClient: Sendable {
+public final class SyncClient: SyncTransport {
     /// How the client treats the link.
     public struct Options: Sendable {
         /// Seconds to establish the connection (TCP and TLS) before giving up.

@@ -4,26 +4,6 @@ import NIOCore
 import TianzhangDomain
 import TianzhangSync
 
-/// A whole-request failure with its HTTP status: `{"error": {"code", "message", "field"}}`
-/// (codes in Protocol/errors.md).
-public struct WireError: Error, CustomStringConvertible, Sendable {
-    public var status: Int
-    public var body: ProtocolError
-
-    public init(_ status: Int, _ code: String, _ message: String, field: String? = nil) {
-        self.status = status
-        body = ProtocolError(code: code, message: message, field: field)
-    }
-
-    public var description: String { "HTTP \(status) \(body)" }
-
-    /// The JSON body of a whole-request failure: `{"error": {…}}`.
-    public struct Envelope: Codable, Sendable {
-        public var error: ProtocolError
-        public init(error: ProtocolError) { self.error = error }
-    }
-}
-
 /// JSON and gzip for the wire, shared by the server and the client.
 public enum Wire {
     public static let encoder: JSONEncoder = {

@@ -17,22 +17,10 @@ extension ReplicaServer {
     /// The setting key prefix under which a SQLite server keeps its last sighting of each replica.
     public static let sightingSettingPrefix = "replica.seen:"
 
-    /// Adds the server's incarnation, what it holds of the caller's origin (and relayed origins) and its
-    /// log head to a `hello` answer, and records the caller's clock skew (SPEC §7.1, §7.2).
-    func answerRecovery(_ hello: HelloRequest, _ response: inout HelloResponse, now: Int64) throws {
-        if let seq = hello.serverOriginSeq, seq > (try store.read { try $0.meta()?.originSeq } ?? .max) {
-            let skipped = try store.write { tx in try engine.skipOwnSeqs(past: seq, in: tx) }
-            if skipped > 0 {
-                FileHandle.standardError.write(Data("store: \(hello.replica) holds \(skipped) changes of this server that its store lacks (restored from an earlier copy): its own seqs continue past \(seq)\n".utf8))
-            }
-        }
-        let facts = try store.read { tx in try engine.helloFacts(for: hello, in: tx) }
-        response.incarnation = facts.incarnation
-        response.heldSeq = facts.held
-        response.heldRelayedSeqs = facts.relayed
-        response.logHead = facts.logHead
-        response.heldDigests = facts.digests
-        guard let localTime = hello.localTime, let sqlite = store as? SQLiteReplicaStore else { return }
+    /// Keeps the caller's clock skew and incarnation as this server's last sighting of it, and says so
+    /// on standard error when its clock is off or its store was restored (SPEC §7.1, §7.2).
+    static func recordSighting(_ hello: HelloRequest, now: Int64, in sqlite: SQLiteReplicaStore) throws {
+        guard let localTime = hello.localTime else { return }
         let sighting = ReplicaSighting(replica: hello.replica.rawValue, skewMilliseconds: localTime - now, at: now, incarnation: hello.incarnation)
         let key = Self.sightingSettingPrefix + hello.replica.rawValue
         let previous = try sqlite.setting(key).flatMap { try? JSONDecoder().decode(ReplicaSighting.self, from: Data($0.utf8)) }

@@ -3,30 +3,10 @@ import Hummingbird
 import NIOCore
 import TianzhangDomain
 import TianzhangSQLite
+import TianzhangStore
 import TianzhangSync
 
-/// How a server knows who is calling: the credentials it accepts and what it knows of origins it relays.
-public struct CredentialAuthority: Sendable {
-    /// Who checks, for messages ("the county hub", "node node:371312001").
-    public var name: String
-    /// The credential a bearer secret belongs to (`nil`: unknown).
-    public var enrolment: @Sendable (String) throws -> Enrolment?
-    /// The jurisdiction this server grants an origin (the county's view at the hub; the synced
-    /// `enrolment` records at a node), to check the changes a sender relays.
-    public var originJurisdiction: @Sendable (ReplicaID) throws -> Jurisdiction?
-    /// The signing keys the county enrolled for an origin (SPEC §2.7): every change pushed here is
-    /// checked against them.
-    public var originKeys: @Sendable (ReplicaID) throws -> OriginKeys
-
-    public init(name: String, enrolment: @escaping @Sendable (String) throws -> Enrolment?,
-                originJurisdiction: @escaping @Sendable (ReplicaID) throws -> Jurisdiction?,
-                originKeys: @escaping @Sendable (ReplicaID) throws -> OriginKeys) {
-        self.name = name
-        self.enrolment = enrolment
-        self.originJurisdiction = originJurisdiction
-        self.originKeys = originKeys
-    }
-
+extension CredentialAuthority {
     /// The hub: the credentials it issued (its `credential` table).
     public static func hub(_ store: SQLiteReplicaStore) -> CredentialAuthority {
         CredentialAuthority(name: "the county hub", enrolment: { try store.enrolment(forSecret: $0) }, originJurisdiction: { try store.jurisdiction(of: $0) },
@@ -64,29 +44,27 @@ public struct ReplicaServer: Sendable {
         }
     }
 
-    /// The replica's sync store: SQLite (a node; a county hub by default) or PostgreSQL (hub processes
-    /// sharing one database).
-    public let store: any SyncStore
-    /// Where attachment bytes are kept (`nil`: this receiver keeps none and says so with `unavailable`).
-    public let attachments: URL?
-    public let engine: SyncEngine
-    /// This server's replica id (the `server`/`receiver` of its answers).
-    public let replica: ReplicaID
-    public let authority: CredentialAuthority
+    /// The protocol's server side on this replica's store (SQLite for a node and by default the county
+    /// hub; PostgreSQL for hub processes sharing one database): everything but HTTP.
+    public let service: SyncService
     public let configuration: Configuration
-    /// The wall clock in milliseconds (injected so tests can move it).
-    public let clock: @Sendable () -> Int64
+
+    public var store: any SyncStore { service.store }
+    public var engine: SyncEngine { service.engine }
+    public var replica: ReplicaID { service.replica }
+    public var authority: CredentialAuthority { service.authority }
+    public var attachments: URL? { service.attachments }
+    public var clock: @Sendable () -> Int64 { service.clock }
 
     /// - Parameter attachments: the vault's folder; by default the one beside a SQLite store's file.
     public init(store: any SyncStore, attachments: URL? = nil, engine: SyncEngine, replica: ReplicaID, authority: CredentialAuthority,
                 configuration: Configuration = Configuration(), clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
-        self.store = store
-        self.attachments = attachments ?? ((store as? SQLiteReplicaStore)?.path).map { URL(fileURLWithPath: $0 + ".attachments") }
-        self.engine = engine
-        self.replica = replica
-        self.authority = authority
+        var service = SyncService(
+            store: store, attachments: attachments ?? ((store as? SQLiteReplicaStore)?.path).map { URL(fileURLWithPath: $0 + ".attachments") },
+            engine: engine, replica: replica, authority: authority, limits: configuration.limits, clock: clock)
+        if let sqlite = store as? SQLiteReplicaStore { service.onHello = { hello, now in try Self.recordSighting(hello, now: now, in: sqlite) } }
+        self.service = service
         self.configuration = configuration
-        self.clock = clock
     }
 
     /// A township node serving its patrols on its own store.
@@ -125,73 +103,12 @@ public struct ReplicaServer: Sendable {
         addAttachmentRoutes(to: router)
     }
 
-    /// Answers `hello`: the highest common version, the record types both know, and the jurisdiction
-    /// the caller's credential grants now (how a replica learns its scope changed).
-    /// - Throws: `WireError` — `replica_mismatch` (403), `unsupported_protocol_version` (400).
-    public func hello(_ hello: HelloRequest, _ enrolment: Enrolment) throws -> HelloResponse {
-        guard hello.replica == enrolment.replica else { throw mismatch(hello.replica, enrolment) }
-        guard let version = hello.protocolVersions.filter(ProtocolVersion.supported.contains).max() else {
-            throw WireError(400, "unsupported_protocol_version", "None of versions \(hello.protocolVersions) is spoken here; this server speaks \(ProtocolVersion.supported).", field: "protocolVersions")
-        }
-        let known = Set(RecordType.allCases.map(\.rawValue))
-        let now = clock()
-        var response = HelloResponse(
-            protocolVersion: version, server: replica, serverTime: now, limits: configuration.limits,
-            recordTypes: hello.recordTypes.filter(known.contains).sorted(), jurisdiction: enrolment.jurisdiction)
-        try answerRecovery(hello, &response, now: now)
-        return response
-    }
-
-    /// Receives a push: each change checked against the sender's jurisdiction and its origin's.
-    /// - Throws: `WireError` — `unsupported_protocol_version`, `batch_too_large` (400), `replica_mismatch` (403).
-    public func push(_ push: PushRequest, _ enrolment: Enrolment) throws -> PushResponse {
-        try checkVersion(push.protocolVersion)
-        guard push.sender == enrolment.replica else { throw mismatch(push.sender, enrolment) }
-        guard push.changes.count <= configuration.limits.batchChangesMax else {
-            throw WireError(400, "batch_too_large", "\(push.changes.count) changes; at most \(configuration.limits.batchChangesMax) a push.", field: "changes")
-        }
-        // This server's view of every origin in the batch, read before the write transaction.
-        var origins: [ReplicaID: Jurisdiction] = [:]
-        var keys: [ReplicaID: OriginKeys] = [:]
-        for origin in Set(push.changes.map(\.origin)) {
-            origins[origin] = try authority.originJurisdiction(origin)
-            keys[origin] = origin.kind == .hub ? .notChecked : try authority.originKeys(origin)
-        }
-        let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
-        // The expensive stateless checks (polygons), before the write transaction: it does no geometry.
-        let prechecked = Admission.precheck(push.changes)
-        let now = clock()
-        // An attachment record is taken only with its whole, verified bytes here (SPEC §10); a receiver
-        // without a vault holds none, so it takes no attachment record either (they wait at the sender).
-        let keeper = try? self.vault()
-        return try store.write { tx in
-            try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, originKeys: { keys[$0] ?? .unknown }, prechecked: prechecked, holdsBytes: { digest, change in
-                self.holdsBytes(digest, for: change, vault: keeper, enrolment, tx)
-            }, physicalNow: now, in: tx)
-        }
-    }
-
-    /// Serves a pull page within the puller's jurisdiction.
-    /// - Throws: `WireError` — `unsupported_protocol_version` (400), `replica_mismatch` (403).
-    public func pull(_ pull: PullRequest, _ enrolment: Enrolment) throws -> PullResponse {
-        try checkVersion(pull.protocolVersion)
-        guard pull.puller == enrolment.replica else { throw mismatch(pull.puller, enrolment) }
-        let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
-        return try store.read { tx in try engine.servePull(pull, for: peer, in: tx) }
-    }
+    /// `hello`, push and pull, as `SyncService` answers them.
+    public func hello(_ hello: HelloRequest, _ enrolment: Enrolment) throws -> HelloResponse { try service.hello(hello, enrolment) }
+    public func push(_ push: PushRequest, _ enrolment: Enrolment) throws -> PushResponse { try service.push(push, enrolment) }
+    public func pull(_ pull: PullRequest, _ enrolment: Enrolment) throws -> PullResponse { try service.pull(pull, enrolment) }
 
     struct VersionBody: Codable { var protocolVersions: [Int]; var build: String }
-
-    func checkVersion(_ version: Int) throws(WireError) {
-        guard ProtocolVersion.supported.contains(version) else {
-            let error = ProtocolError.unsupportedVersion(version)
-            throw WireError(400, error.code, error.message, field: error.field)
-        }
-    }
-
-    func mismatch(_ claimed: ReplicaID, _ enrolment: Enrolment) -> WireError {
-        WireError(403, "replica_mismatch", "This credential belongs to \(enrolment.replica), not \(claimed).", field: "sender")
-    }
 
     /// Authenticates, reads (and inflates) the body, decodes it, runs `body`, and encodes the answer;
     /// every failure becomes a JSON error with its status.
@@ -249,16 +166,8 @@ public struct ReplicaServer: Sendable {
     /// The credential of a request's bearer secret.
     /// - Throws: `WireError` (401) — `unknown_credential`, `revoked_credential`.
     public func authenticate(_ request: Request) throws -> Enrolment {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw WireError(401, "unknown_credential", "Send the credential the county issued: Authorization: Bearer <credential>.")
-        }
-        guard let enrolment = try authority.enrolment(String(header.dropFirst(7))) else {
-            throw WireError(401, "unknown_credential", "This credential is not known to \(authority.name).")
-        }
-        guard !enrolment.revoked else {
-            throw WireError(401, "revoked_credential", "This credential of \(enrolment.replica) was revoked by the county; ask for a new enrolment.")
-        }
-        return enrolment
+        let header = request.headers[.authorization]
+        return try service.authenticate(secret: header.flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil })
     }
 
     public func respond<T: Encodable>(_ value: T, status: Int = 200, gzip: Bool) throws -> Response {

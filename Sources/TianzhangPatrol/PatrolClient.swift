@@ -1,6 +1,7 @@
 import Foundation
 import TianzhangDomain
 import TianzhangSQLite
+import TianzhangStore
 import TianzhangSync
 
 /// A failure of the patrol client core, with a stable code the embedding app can act on.

@@ -3,18 +3,6 @@ import GRDB
 import TianzhangDomain
 import TianzhangSync
 
-/// What a replica removed when its jurisdiction shrank or its credential was revoked.
-public struct ScopeNarrowing: Hashable, Sendable, Codable {
-    /// Records whose merged state was removed (or rebuilt from this replica's own kept changes).
-    public var records = 0
-    /// Log entries removed: changes received from others, and own changes the county already holds.
-    public var changes = 0
-    /// Outbox changes kept although they lie outside: this replica's own undelivered work (pending,
-    /// forwarded, rejected) and, at a node, relayed changes still waiting to go upstream.
-    public var kept = 0
-    public init() {}
-}
-
 extension SQLiteReplicaStore {
     /// Removes what this replica may no longer hold: every record whose scope lies outside `jurisdiction`
     /// (all of them when `jurisdiction` is `nil`: the credential was revoked), with the log entries of

@@ -14,6 +14,20 @@ public final class InMemorySyncStore: SyncStore, Sendable {
         public internal(set) var logIndex: [ChangeID: Int] = [:]
         public internal(set) var receivedRejections: [ChangeID: Rejection] = [:]
         public internal(set) var checkpoints: [String: UInt64] = [:]
+        /// The next log sequence number (seqs are never reused, also after an entry is removed).
+        public internal(set) var nextSeq: UInt64 = 1
+        /// Settings the replica keeps beside its sync state (its host's, e.g. the upstream last synced with).
+        public internal(set) var settings: [String: String] = [:]
+
+        /// The position of the first entry with a seq after `seq`.
+        func index(after seq: UInt64) -> Int {
+            var low = 0, high = log.count
+            while low < high {
+                let middle = (low + high) / 2
+                if log[middle].seq <= seq { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
     }
 
     private let contents: Mutex<Contents>
@@ -24,6 +38,45 @@ public final class InMemorySyncStore: SyncStore, Sendable {
     public init(copying other: InMemorySyncStore) { contents = Mutex(other.snapshot()) }
 
     public func snapshot() -> Contents { contents.withLock { $0 } }
+
+    /// A setting kept beside the sync state (committed at once, like the SQLite store's).
+    public func setting(_ key: String) -> String? { contents.withLock { $0.settings[key] } }
+    public func setSetting(_ key: String, _ value: String) { contents.withLock { $0.settings[key] = value } }
+
+    /// Removes what lies outside `jurisdiction` except the outbox, as `SQLiteReplicaStore.narrow` does
+    /// (the conformance model of it): records outside are rebuilt from the kept changes alone, the
+    /// replica takes the new jurisdiction, and the pull checkpoints are reset. One transaction.
+    @discardableResult
+    public func narrow(to jurisdiction: Jurisdiction?, engine: SyncEngine) throws -> ScopeNarrowing {
+        try write { tx in
+            let transaction = tx as! Transaction
+            guard var meta = transaction.contents.meta else {
+                throw ProtocolError(code: "not_initialized", message: "This store has no replica yet; run init first.")
+            }
+            func outside(_ scope: DivisionCode) -> Bool { jurisdiction.map { !$0.covers(scope) } ?? true }
+            func keep(_ entry: LogEntry) -> Bool {
+                entry.delivery == .pending || (entry.change.origin == meta.replica && (entry.delivery == .forwarded || entry.delivery == .rejected))
+            }
+            var result = ScopeNarrowing()
+            var log = transaction.contents.log
+            result.kept = log.filter { outside($0.change.scope) && keep($0) }.count
+            var keys = Set(log.filter { outside($0.change.scope) && !keep($0) }.compactMap(\.change.key))
+            keys.formUnion(transaction.contents.records.values.filter { outside($0.scope) }.map(\.key))
+            let before = log.count
+            log.removeAll { outside($0.change.scope) && !keep($0) }
+            result.changes = before - log.count
+            transaction.contents.log = log
+            transaction.contents.logIndex = Dictionary(uniqueKeysWithValues: log.enumerated().map { ($0.element.change.id, $0.offset) })
+            for key in keys.sorted() { try engine.rebuild(key, in: tx) }
+            result.records = keys.count
+            if let jurisdiction {
+                meta.jurisdiction = jurisdiction
+                try tx.saveMeta(meta)
+            }
+            transaction.contents.checkpoints = [:]
+            return result
+        }
+    }
 
     public func write<T>(_ body: (any SyncTransaction) throws -> T) throws -> T {
         try contents.withLock { committed in
@@ -61,11 +114,22 @@ public final class InMemorySyncStore: SyncStore, Sendable {
 
         func logHead() throws -> UInt64? { contents.log.last?.seq ?? 0 }
 
+        func removeLogEntry(_ id: ChangeID) throws -> Bool {
+            guard let index = contents.logIndex[id] else { return false }
+            contents.log.remove(at: index)
+            contents.logIndex = Dictionary(uniqueKeysWithValues: contents.log.enumerated().map { ($0.element.change.id, $0.offset) })
+            return true
+        }
+
+        func setting(_ key: String) -> String? { contents.settings[key] }
+        func setSetting(_ key: String, _ value: String) { contents.settings[key] = value }
+
         func logEntry(_ id: ChangeID) throws -> LogEntry? { contents.logIndex[id].map { contents.log[$0] } }
 
         func appendLog(_ change: Change, delivery: Delivery, rejection: Rejection?) throws -> UInt64 {
             precondition(contents.logIndex[change.id] == nil, "change \(change.id) logged twice")
-            let seq = UInt64(contents.log.count + 1)
+            let seq = contents.nextSeq
+            contents.nextSeq += 1
             contents.logIndex[change.id] = contents.log.count
             contents.log.append(LogEntry(seq: seq, change: change, delivery: delivery, rejection: rejection))
             return seq
@@ -83,13 +147,13 @@ public final class InMemorySyncStore: SyncStore, Sendable {
         func logPage(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?, limit: Int) throws -> (entries: [LogEntry], scannedThrough: UInt64, more: Bool) {
             // The same contract as the SQL stores: up to `limit` matching entries after `after`; the cursor
             // is the last one returned when more match, else the end of the log.
-            let matching = contents.log.dropFirst(Int(min(after, UInt64(contents.log.count))))
+            let matching = contents.log[contents.index(after: after)...]
                 .lazy.filter { $0.change.origin != excluding && jurisdiction.covers($0.change.scope) }
             let page = Array(matching.prefix(limit + 1))
             if page.count > limit {
                 return (Array(page.prefix(limit)), page[limit - 1].seq, true)
             }
-            return (page, max(after, UInt64(contents.log.count)), false)
+            return (page, max(after, contents.log.last?.seq ?? 0), false)
         }
 
         func pendingEntries(limit: Int) throws -> [LogEntry] {

@@ -48,5 +48,8 @@ extension ValidationError.Code {
 
 extension Rejection {
     /// Whether a receiver may remember this refusal and give it again (every code but `attachment_bytes_missing`).
-    public var isFinal: Bool { code != .attachmentBytesMissing }
+    /// Not final: `attachment_bytes_missing` (the bytes are not up yet) and `clock_ahead` (the stamp is
+    /// ahead of this receiver's time, which may be the wrong one: a relay whose clock fell behind). The
+    /// receiver remembers nothing; the sender keeps the change and sends it again (SPEC §2.4, §4).
+    public var isFinal: Bool { code != .attachmentBytesMissing && code != .clockAhead }
 }

@@ -7,6 +7,9 @@ public struct ClockReading: Hashable, Sendable, Codable {
     public var offsetMilliseconds: Int64
     /// How far this replica's hybrid clock was brought back because it ran ahead of the county (0: it did not).
     public var rewoundMilliseconds: Int64
+    /// Own changes not yet delivered that were stamped beyond the county's time plus the tolerance (made
+    /// while this clock ran ahead), recorded again in county time: "old id → new id" (SPEC §2.4).
+    public var restamped: [String]?
 }
 
 /// What a replica found, comparing its store with what its upstream says it holds (SPEC §7.2).
@@ -136,6 +139,9 @@ extension SyncEngine {
     /// that ran ahead of the county's time plus the drift (SPEC §2.4).
     public func learnCountyTime(serverTime: Int64, sentAt: Int64, receivedAt: Int64, in tx: any SyncTransaction) throws -> ClockReading {
         var meta = try requireMeta(tx)
+        // A wall clock that went back during the request (it was set meanwhile) says nothing reliable
+        // about the offset: the one learnt before stays.
+        guard receivedAt >= sentAt else { return ClockReading(offsetMilliseconds: meta.clockOffset ?? 0, rewoundMilliseconds: 0) }
         let offset = serverTime - (sentAt + (receivedAt - sentAt) / 2)
         meta.clockOffset = offset
         meta.clockOffsetLearnedAt = serverTime
@@ -143,6 +149,68 @@ extension SyncEngine {
         let rewound = meta.clock.rewind(to: serverTime + Self.stampDriftMilliseconds)
         try tx.saveMeta(meta)
         return ClockReading(offsetMilliseconds: offset, rewoundMilliseconds: rewound)
+    }
+
+    /// Records one of this replica's changes again under a new seq and a new stamp, keeping its operations
+    /// and its causal context (`base`, with the ids of changes already recorded again renamed): the
+    /// same edit, made when it was made, only numbered and stamped anew. Not checked again against the
+    /// record's state now (which may have moved on concurrently): it was checked when it was made.
+    func recordAgain(_ change: Change, renaming: [ChangeID: ChangeID], physicalNow: Int64, in tx: any SyncTransaction) throws -> Change {
+        var meta = try requireMeta(tx)
+        guard let key = change.key else { return change }
+        var clock = meta.clock
+        let countyNow = meta.countyTime(physicalNow)
+        var again = change
+        again.id = ChangeID(origin: meta.replica, seq: meta.originSeq + 1)
+        again.base = change.base.map { renaming[$0] ?? $0 }
+        again.hlc = clock.tick(physical: countyNow, ceiling: stampCeiling(meta, countyNow))
+        again.signature = nil
+        if let seed = meta.signingSeed { ChangeSigning.sign(&again, seed: seed) }
+        meta.clock = clock
+        meta.originSeq += 1
+        try tx.saveMeta(meta)
+        _ = try tx.appendLog(again, delivery: .pending, rejection: nil)
+        _ = try fold(again, into: try tx.recordState(key), key: key, tx)
+        return again
+    }
+
+    /// Records again, stamped in county time, this replica's own changes not yet delivered whose stamp
+    /// lies more than the receivers' tolerance ahead of the county's time (made while its clock ran
+    /// ahead, before a `hello` told it so): a receiver would answer them `clock_ahead` until the county's
+    /// time caught up with them, hours later. The old entries leave the log (a store that cannot remove
+    /// entries keeps them, refused `clock_ahead`, amended by the new ones). Call it after
+    /// `learnCountyTime`, in the same transaction (SPEC §2.4).
+    /// - Returns: "old id → new id" for each change recorded again.
+    /// - Parameter hello: the upstream's answer: changes it already holds as they are (its answer to
+    ///   their push was lost) are delivered, and left alone.
+    public func restampAhead(physicalNow: Int64, hello: HelloResponse? = nil, in tx: any SyncTransaction) throws -> [String] {
+        let meta = try requireMeta(tx)
+        guard meta.replica.kind != .hub, meta.clockOffset != nil else { return [] }
+        let limit = meta.countyTime(physicalNow) + configuration.futureToleranceMilliseconds
+        func heldUpstream(_ change: Change) -> Bool {
+            guard let held = hello?.heldSeq, change.id.seq <= held else { return false }
+            return hello?.heldDigests?[String(change.id.seq)] == Self.digest(of: change)
+        }
+        let ahead = try tx.entries(delivery: .pending).filter { $0.change.origin == meta.replica && $0.change.hlc.wall > limit && !heldUpstream($0.change) }
+        var restamped: [String] = []
+        var renamed: [ChangeID: ChangeID] = [:]
+        for entry in ahead {
+            guard entry.change.recordType != nil else { continue }
+            let removed = try tx.removeLogEntry(entry.change.id)
+            if removed {
+                if let key = entry.change.key { try refold(key, tx) }
+            } else {
+                try markRejected(entry, Rejection(.clockAhead, "Stamped \((entry.change.hlc.wall - limit) / 60_000) min ahead of the county's time (this clock ran ahead); recorded again in county time."), tx)
+            }
+            let again = try recordAgain(entry.change, renaming: renamed, physicalNow: physicalNow, in: tx)
+            renamed[entry.change.id] = again.id
+            if !removed, var old = try tx.logEntry(entry.change.id) {
+                old.amendedBy = again.id
+                try tx.updateLog(old)
+            }
+            restamped.append("\(entry.change.id) → \(again.id)")
+        }
+        return restamped
     }
 
     /// Compares this store with what the upstream's `hello` says it holds, and repairs what a restore
@@ -165,7 +233,11 @@ extension SyncEngine {
             if let first = pending.firstIndex(where: { entry in
                 entry.change.id.seq <= held && digests[String(entry.change.id.seq)].map { $0 != Self.digest(of: entry.change) } == true
             }) {
-                let redo = Array(pending[first...])
+                // Those the upstream holds as they are (same digest) are delivered already: left as they are,
+                // their next push is answered `duplicate` (recording them again would apply them twice).
+                let redo = pending[first...].filter { entry in
+                    entry.change.id.seq > held || digests[String(entry.change.id.seq)].map { $0 != Self.digest(of: entry.change) } ?? true
+                }
                 // The old entries leave the log (their ids are the upstream's other changes, which the
                 // pull brings back); a store that cannot remove entries keeps them, refused as `seq_reused`.
                 var removed = true
@@ -180,10 +252,11 @@ extension SyncEngine {
                 meta = try requireMeta(tx)
                 meta.originSeq = max(meta.originSeq, held)
                 try tx.saveMeta(meta)
+                var renamed: [ChangeID: ChangeID] = [:]
                 for entry in redo {
-                    guard let type = entry.change.recordType else { continue }
-                    let again = try record(Draft(type: type, id: entry.change.recordID, scope: entry.change.scope, author: entry.change.author, fields: entry.change.fields),
-                                           physicalNow: physicalNow, in: tx)
+                    guard entry.change.recordType != nil else { continue }
+                    let again = try recordAgain(entry.change, renaming: renamed, physicalNow: physicalNow, in: tx)
+                    renamed[entry.change.id] = again.id
                     if !removed, var old = try tx.logEntry(entry.change.id) {
                         old.amendedBy = again.id
                         try tx.updateLog(old)

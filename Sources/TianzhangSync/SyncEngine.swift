@@ -298,6 +298,12 @@ public struct SyncEngine: Sendable {
                 continue
             }
             if let rejection = try admit(change, from: sender, originJurisdiction: originJurisdiction, meta: meta, prechecked: prechecked, physicalNow: countyNow, tx) {
+                guard rejection.isFinal else {
+                    // `clock_ahead`: nothing remembered, no receipt; the same change is taken once the
+                    // receiver's time has caught up with it (or its writer re-stamped it at hello).
+                    results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
+                    continue
+                }
                 try tx.saveReceivedRejection(change.id, rejection)
                 results.append(ChangeResult(id: change.id, outcome: .rejected, rejection: rejection))
                 noteReceipt(change, rejection: rejection)

@@ -1,3 +1,4 @@
+import Foundation
 import TianzhangDomain
 import TianzhangStore
 import TianzhangSync
@@ -82,7 +83,10 @@ extension Simulation {
             draft = Draft(type: .enforcementCase, id: state.key.id, scope: state.scope, author: author, fields: [
                 "summary": .set(.string("summary \(rng.next() % 7)")),
             ])
-        case 70..<78:
+        case 70..<74:
+            guard replica.id.kind != .hub, let state = pick(cases) else { return }
+            return photograph(state, at: replica)
+        case 74..<78:
             guard let state = pick(cases) else { return }
             draft = Draft(type: .enforcementCase, id: state.key.id, scope: state.scope, author: author, fields: [
                 "assignees": .add([.string("officer-\(rng.next() % 5)")]),
@@ -111,9 +115,58 @@ extension Simulation {
         guard let draft else { return }
         do {
             let change = try replica.store.write { tx in try engine.record(draft, physicalNow: physical(replica), in: tx) }
-            created[change.id] = change
+            made(change, by: replica)
             count("edits")
             log("\(replica.id) writes \(change.id) \(draft.type.rawValue)/\(draft.id) \(draft.fields.keys.sorted())")
+        } catch {
+            count("refused locally")
+        }
+    }
+
+    /// Notes a change a replica made (under an id its origin may have used before, after a restore).
+    func made(_ change: Change, by replica: Replica) {
+        if let first = created[change.id], !ChangeSigning.sameContent(first, change) {
+            createdAgain[change.id, default: []].append(change)
+        } else {
+            created[change.id] = change
+        }
+        if let learnt = lastHello[replica.id], learnt > (clockChangedAt[replica.id] ?? -1) { stampedInCountyTime.insert(change.id) }
+    }
+
+    /// A photo of a case as evidence: its bytes into the replica's vault, then its attachment record and
+    /// a timeline entry in one transaction (as the patrol client and the clerk's CLI do). A third of the
+    /// photos are bytes another replica photographed too (the same picture sent to two devices).
+    func photograph(_ state: RecordState, at replica: Replica) {
+        let bytes: Data
+        if rng.chance(0.35), let shared = pick(photoBytes.keys.sorted()) {
+            bytes = photoBytes[shared]!
+        } else {
+            var random = Data(count: 2_000 + Int(rng.next() % 30_000))
+            for index in random.indices { random[index] = UInt8(truncatingIfNeeded: rng.next()) }
+            bytes = random
+        }
+        do {
+            try FileManager.default.createDirectory(at: replica.vault, withIntermediateDirectories: true)
+            let file = folder.appendingPathComponent("photo-\(tick)-\(replica.id.rawValue.replacingOccurrences(of: ":", with: "_")).jpg")
+            try bytes.write(to: file)
+            let (sha256, size) = try AttachmentVault(folder: replica.vault).put(contentsOf: file)
+            try? FileManager.default.removeItem(at: file)
+            if let earlier = photoBytes[sha256], earlier == bytes { sharedPhotos.insert(sha256) } else { photoBytes[sha256] = bytes }
+            let caseID = try RecordID(state.key.id)
+            let author = "\(replica.id.kind.rawValue)-user"
+            let now = Timestamp(milliseconds: physical(replica))
+            let metadata = AttachmentMetadata(sha256: sha256, sizeBytes: size, mediaType: "image/jpeg", caseID: caseID, createdAt: now, author: author)
+            let recordID = AttachmentMetadata.recordID(sha256: sha256, caseID: caseID)
+            let changes = try replica.store.write { tx -> [Change] in
+                guard try tx.recordState(RecordKey(.attachment, recordID)) == nil else { return [] }
+                let record = try engine.record(Draft(creating: metadata, type: .attachment, id: recordID, scope: state.scope, author: author), physicalNow: physical(replica), in: tx)
+                let entry = TimelineEntry(id: RecordID.generate(at: now, using: &rng), caseID: caseID, kind: .evidence, text: "photo", attachmentIDs: [sha256], author: author, at: now)
+                let timeline = try engine.record(Draft(creating: entry, type: .timelineEntry, id: entry.id.rawValue, scope: state.scope, author: author), physicalNow: physical(replica), in: tx)
+                return [record, timeline]
+            }
+            for change in changes { made(change, by: replica) }
+            if !changes.isEmpty { count("photos") }
+            log("\(replica.id) photographs \(sha256.prefix(8)) (\(size) B) for \(state.key.id)")
         } catch {
             count("refused locally")
         }

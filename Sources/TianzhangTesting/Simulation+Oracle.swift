@@ -155,7 +155,8 @@ extension Simulation {
                     if entry.change.origin.kind != .hub { problems.append("\(id) holds \(entry.change.id), which its origin never made") }
                     continue
                 }
-                if !ChangeSigning.sameContent(made, entry.change) { problems.append("\(id) holds \(entry.change.id) with content its origin never wrote") }
+                let versions = [made] + (createdAgain[entry.change.id] ?? [])
+                if !versions.contains(where: { ChangeSigning.sameContent($0, entry.change) }) { problems.append("\(id) holds \(entry.change.id) with content its origin never wrote") }
             }
         }
         return problems
@@ -194,6 +195,14 @@ extension Simulation {
             count("hostile squat")
         }
         log("\(replica.id) attacks \(upstream) with \(change.id)")
-        send(.hostilePush(PushRequest(sender: replica.id, changes: [change])), from: replica.id, to: upstream, requesterEpoch: replica.epoch)
+        guard let target = replicas[upstream], target.downUntil < tick else { return }
+        switch service(at: target).answer(.push(PushRequest(sender: replica.id, changes: [change])), secret: Self.credential(replica.id)) {
+        case .success(.push(let response)):
+            for result in response.results {
+                if result.outcome == .rejected, let code = result.rejection?.code.rawValue { count("hostile refused \(code)") } else { count("hostile got \(result.outcome.rawValue)") }
+            }
+        case .failure(.refused(_, let error)): count("hostile refused \(error.code)")
+        default: count("hostile push failed")
+        }
     }
 }

@@ -5,6 +5,7 @@ import TianzhangHTTP
 import TianzhangPatrol
 import TianzhangReference
 import TianzhangSQLite
+import TianzhangStore
 import TianzhangSeed
 import TianzhangSync
 

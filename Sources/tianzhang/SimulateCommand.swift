@@ -2,7 +2,7 @@ import ArgumentParser
 import TianzhangTesting
 
 /// `tianzhang simulate`: runs the deterministic many-replica simulation for one or more seeds.
-struct SimulateCommand: ParsableCommand {
+struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Run the seeded simulation of a hub, township nodes and patrol devices under faults.",
@@ -12,14 +12,23 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "How many consecutive seeds to run.") var count: Int = 1
     @Option(help: "Ticks of the faulty phase.") var ticks: Int = 400
     @Flag(help: "Print every event of the run (one seed).") var trace = false
+    @Option(help: "Per tick, the probability that a store is restored from its backup.") var restoreRate: Double = SimulationFaults().restore
+    @Option(help: "Per tick, the probability that a clock jumps hours.") var clockJumpRate: Double = SimulationFaults().clockJump
+    @Flag(help: "Let township nodes' clocks jump too (not only devices').") var nodeClockJumps = false
+    @Flag(help: "Restore township nodes' stores from backups too (not only devices').") var nodeRestores = false
 
-    func run() throws {
+    func run() async throws {
         var failed: [UInt64] = []
         for seed in seed..<(seed + UInt64(max(1, count))) {
-            let world = Simulation(SimulationConfiguration(seed: seed, ticks: ticks))
+            var faults = SimulationFaults()
+            faults.restore = restoreRate
+            faults.clockJump = clockJumpRate
+            faults.nodeClockJumps = nodeClockJumps
+            faults.nodeRestores = nodeRestores
+            let world = Simulation(SimulationConfiguration(seed: seed, ticks: ticks, faults: faults))
             world.tracing = trace
             do {
-                try world.run()
+                try await world.run()
                 let counters = world.counters.keys.sorted().map { "\($0)=\(world.counters[$0]!)" }.joined(separator: " ")
                 print("seed \(seed): converged (\(counters))")
             } catch {

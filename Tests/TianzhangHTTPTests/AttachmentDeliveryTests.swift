@@ -7,6 +7,7 @@ import TianzhangClient
 import TianzhangDomain
 import TianzhangHTTP
 import TianzhangSQLite
+import TianzhangStore
 import TianzhangSync
 
 /// Photos are delivered or visibly pending, never lost (SPEC §10): an attachment record is taken only with

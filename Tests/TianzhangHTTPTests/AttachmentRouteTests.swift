@@ -6,6 +6,7 @@ import Testing
 import TianzhangDomain
 import TianzhangHTTP
 import TianzhangSQLite
+import TianzhangStore
 import TianzhangSync
 
 /// Photo bytes over HTTP: chunked, resumable from the last confirmed byte, verified against the digest.

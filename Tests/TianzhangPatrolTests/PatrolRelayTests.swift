@@ -5,6 +5,7 @@ import TianzhangDomain
 import TianzhangHTTP
 import TianzhangPatrol
 import TianzhangSQLite
+import TianzhangStore
 import TianzhangSync
 import TianzhangTesting
 

@@ -11,11 +11,11 @@ let simulationSeeds: [UInt64] = {
 
 @Suite("Deterministic simulation")
 struct SimulationTests {
-    @Test("replicas converge under drops, duplicates, reordering, partitions and crashes", arguments: simulationSeeds)
-    func replicasConverge(seed: UInt64) throws {
+    @Test("replicas running the shipped sync session converge under drops, duplicates, reordering, partitions, crashes, clock jumps, restores and hostile peers", arguments: simulationSeeds)
+    func replicasConverge(seed: UInt64) async throws {
         let world = Simulation(SimulationConfiguration(seed: seed))
         do {
-            try world.run()
+            try await world.run()
         } catch let failure as SimulationFailure {
             Issue.record("\(failure)")
             return
@@ -26,37 +26,37 @@ struct SimulationTests {
     }
 
     @Test("the same seed replays the same run")
-    func sameSeedSameRun() throws {
+    func sameSeedSameRun() async throws {
         let first = Simulation(SimulationConfiguration(seed: 42))
         first.tracing = true
-        try first.run()
+        try await first.run()
         let second = Simulation(SimulationConfiguration(seed: 42))
         second.tracing = true
-        try second.run()
+        try await second.run()
         #expect(first.trace == second.trace)
         #expect(first.trace.count > 100)
         #expect(try first.digests().map(\.own) == second.digests().map(\.own))
     }
 
     @Test("the faults actually happen")
-    func faultsHappen() throws {
+    func faultsHappen() async throws {
         var totals: [String: Int] = [:]
         for seed in UInt64(0)..<20 {
             let world = Simulation(SimulationConfiguration(seed: seed))
-            try world.run()
+            try await world.run()
             for (key, value) in world.counters { totals[key, default: 0] += value }
         }
-        for fault in ["crash", "dropped", "duplicated", "lost to partition", "conflicts", "refused locally"] {
+        for fault in ["crash", "lost on the way", "answer lost", "duplicated", "replayed", "conflicts", "refused locally", "clock jumps", "restores", "photos", "shared photos", "syncs"] {
             #expect(totals[fault, default: 0] > 0, "no \(fault) in 20 seeds: \(totals)")
         }
     }
 
     @Test("a deliberately broken merge (last arrival wins) is caught")
-    func brokenMergeIsCaught() throws {
+    func brokenMergeIsCaught() async throws {
         var caught = 0
         for seed in UInt64(0)..<20 {
             let world = Simulation(SimulationConfiguration(seed: seed, ticks: 800, editRate: 0.4, mergeFault: .lastArrivalWins))
-            do { try world.run() } catch is SimulationFailure { caught += 1 }
+            do { try await world.run() } catch is SimulationFailure { caught += 1 }
         }
         #expect(caught >= 15, "the broken merge slipped through \(20 - caught) of 20 seeds")
     }
@@ -65,12 +65,12 @@ struct SimulationTests {
     /// converges: every digest agrees, and re-folding in another order agrees. Only the oracle, written
     /// from CONFLICTS.md apart from the merge code, sees it.
     @Test("a consistently wrong merge (LWW keeping the older write) is caught by the independent oracle, and only by it")
-    func consistentlyWrongMergeIsCaught() throws {
+    func consistentlyWrongMergeIsCaught() async throws {
         var caught = 0
         for seed in UInt64(0)..<20 {
             let world = Simulation(SimulationConfiguration(seed: seed, ticks: 800, editRate: 0.4, mergeFault: .lwwKeepsOlder))
             do {
-                try world.run()
+                try await world.run()
             } catch let failure as SimulationFailure {
                 caught += 1
                 #expect(failure.problems.allSatisfy { $0.hasPrefix("oracle:") }, "seed \(seed): a check other than the oracle failed: \(failure.problems.prefix(3))")
@@ -81,11 +81,11 @@ struct SimulationTests {
     }
 
     @Test("hostile acts happen and every one is refused: forged, replayed, ghost and squatted changes never get in")
-    func hostileActsRefused() throws {
+    func hostileActsRefused() async throws {
         var totals: [String: Int] = [:]
         for seed in UInt64(0)..<10 {
             let world = Simulation(SimulationConfiguration(seed: seed))
-            try world.run()
+            try await world.run()
             for (key, value) in world.counters where key.hasPrefix("hostile") { totals[key, default: 0] += value }
         }
         for act in ["hostile forge", "hostile replay", "hostile ghost", "hostile squat"] { #expect(totals[act, default: 0] > 5, "\(act): \(totals)") }

@@ -1,5 +1,4 @@
 import Foundation
-import TianzhangSync
 
 /// Where a sync stands, reported after every pushed batch, every pulled page and every retry, so a
 /// command line can draw a progress bar (records, bytes, rates) without parsing log lines.

@@ -277,3 +277,8 @@ extension AttachmentMetadata {
         do { try validateDigest(sha256, field: "sha256") } catch { throw VaultError(.invalidValue, error.message) }
     }
 }
+
+extension AttachmentVault: AttachmentSource {
+    public func size(of sha256: String) throws -> Int64 { try received(sha256) }
+    public func chunk(of sha256: String, from offset: Int64, limit: Int) throws -> Data { try read(sha256, from: offset, limit: limit) }
+}

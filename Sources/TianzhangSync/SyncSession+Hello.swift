@@ -1,10 +1,8 @@
 import Foundation
 import TianzhangDomain
-import TianzhangSQLite
-import TianzhangSync
 
 /// The upstream refused this replica's credential as revoked; the replica has removed what it may no
-/// longer hold and kept its own undelivered changes (`SQLiteReplicaStore.narrow(to:engine:)`).
+/// longer hold and kept its own undelivered changes (`ReplicaHost.narrow(to:engine:)`).
 public struct CredentialRevoked: Error, CustomStringConvertible, Sendable {
     /// The upstream's refusal (`revoked_credential`).
     public var refusal: ProtocolError
@@ -18,7 +16,7 @@ public struct CredentialRevoked: Error, CustomStringConvertible, Sendable {
     }
 }
 
-extension SyncRunner {
+extension SyncSession {
     /// The setting that remembers which server this replica last synced with.
     static let upstreamSetting = "upstream.server"
     /// The upstream store's incarnation at the last sync (SPEC §7.2).
@@ -39,7 +37,15 @@ extension SyncRunner {
     public func syncInScope(progress: @Sendable (String) -> Void = { _ in }) async throws -> SyncReport {
         do {
             let (hello, sentAt, receivedAt) = try await helloWithRetry(progress: progress)
-            let clockReading = try store.write { tx in try engine.learnCountyTime(serverTime: hello.serverTime, sentAt: sentAt, receivedAt: receivedAt, in: tx) }
+            let clockReading = try store.write { tx in
+                var reading = try engine.learnCountyTime(serverTime: hello.serverTime, sentAt: sentAt, receivedAt: receivedAt, in: tx)
+                let restamped = try engine.restampAhead(physicalNow: receivedAt, hello: hello, in: tx)
+                if !restamped.isEmpty { reading.restamped = restamped }
+                return reading
+            }
+            if let restamped = clockReading.restamped {
+                progress("\(restamped.count) changes made while this clock ran ahead were recorded again in the county's time (\(restamped.joined(separator: ", ")))")
+            }
             if abs(clockReading.offsetMilliseconds) >= SyncEngine.stampDriftMilliseconds {
                 progress("this device's clock is \(Self.describeSkew(-clockReading.offsetMilliseconds)) of the county's; changes are stamped in the county's time")
             }
@@ -50,26 +56,26 @@ extension SyncRunner {
             var removed: ScopeNarrowing?
             if let meta = try store.read({ try $0.meta() }), meta.jurisdiction != hello.jurisdiction {
                 changed = hello.jurisdiction
-                removed = try store.narrow(to: hello.jurisdiction, engine: engine)
-                progress("jurisdiction is now \(Wire.describe(hello.jurisdiction)): removed \(removed!.records) records outside it; pulling from the start")
+                removed = try host.narrow(to: hello.jurisdiction, engine: engine)
+                progress("jurisdiction is now \(hello.jurisdiction.summary): removed \(removed!.records) records outside it; pulling from the start")
             }
-            if let last = try store.setting(Self.upstreamSetting), last != hello.server.rawValue {
+            if let last = try host.setting(Self.upstreamSetting), last != hello.server.rawValue {
                 try store.write { tx in try tx.saveCheckpoint(peer: "hub", cursor: 0) }
                 progress("now served by \(hello.server) (was \(last)): pulling its log from the start")
             }
-            try store.setSetting(Self.upstreamSetting, hello.server.rawValue)
-            let knownIncarnation = try store.setting(Self.upstreamIncarnationSetting)
+            try host.setSetting(Self.upstreamSetting, hello.server.rawValue)
+            let knownIncarnation = try host.setting(Self.upstreamIncarnationSetting)
             let findings = try store.write { tx in try engine.reconcile(hello, knownIncarnation: knownIncarnation, checkpoint: "hub", physicalNow: clock(), in: tx) }
-            if let incarnation = hello.incarnation { try store.setSetting(Self.upstreamIncarnationSetting, incarnation) }
-            if findings.recoverOwn { try store.setSetting(Self.recoverOwnSetting, "1") }
+            if let incarnation = hello.incarnation { try host.setSetting(Self.upstreamIncarnationSetting, incarnation) }
+            if findings.recoverOwn { try host.setSetting(Self.recoverOwnSetting, "1") }
             if findings.ownSeqsSkipped > 0 { progress("the upstream holds \(findings.ownSeqsSkipped) changes of this replica this store did not have: new changes skip past them") }
             if !findings.renumbered.isEmpty { progress("\(findings.renumbered.count) changes made since this store was restored reused seqs the upstream holds: recorded again (\(findings.renumbered.joined(separator: ", ")))") }
             if findings.resent > 0 { progress("the upstream no longer holds \(findings.resent) changes it had confirmed: sending them again") }
             if let reason = findings.repullReason { progress("pulling from the start: \(reason)") }
             var runner = self
-            runner.includeOwnChanges = try store.setting(Self.recoverOwnSetting) == "1"
+            runner.includeOwnChanges = try host.setting(Self.recoverOwnSetting) == "1"
             var report = try await runner.sync(progress: progress)
-            if runner.includeOwnChanges { try store.setSetting(Self.recoverOwnSetting, "0") }
+            if runner.includeOwnChanges { try host.setSetting(Self.recoverOwnSetting, "0") }
             report.jurisdictionChanged = changed
             report.removed = removed
             report.clock = clockReading
@@ -77,7 +83,7 @@ extension SyncRunner {
             return report
         } catch let error as SyncClientError {
             guard case .refused(_, let refusal) = error, refusal.code == "revoked_credential" else { throw error }
-            let removed = try store.narrow(to: nil, engine: engine)
+            let removed = try host.narrow(to: nil, engine: engine)
             throw CredentialRevoked(refusal: refusal, removed: removed)
         }
     }
@@ -89,23 +95,23 @@ extension SyncRunner {
         while true {
             let answer: Result<HelloResponse, SyncClientError>
             let sentAt = clock()
-            let upstream = try store.setting(Self.upstreamSetting).flatMap { try? ReplicaID($0) }
+            let upstream = try host.setting(Self.upstreamSetting).flatMap { try? ReplicaID($0) }
             let request = try store.read { tx in try engine.describeForHello(HelloRequest(replica: replica), localTime: sentAt, checkpoint: "hub", upstream: upstream, in: tx) }
-            do { answer = .success(try await client.hello(request)) } catch { answer = .failure(error) }
+            do { answer = .success(try await transport.hello(request)) } catch { answer = .failure(error) }
             switch answer {
             case .success(let hello): return (hello, sentAt, clock())
             case .failure(let error):
                 guard error.isRetryable, failures < retriesMax else { throw error }
                 failures += 1
                 progress("link failed (\(error)); retrying hello in \(delay)")
-                try await Task.sleep(for: delay)
+                try await sleep(delay)
                 delay *= 2
             }
         }
     }
 }
 
-extension SyncRunner {
+extension SyncSession {
     /// "6 h 0 min ahead", "3 min behind" (positive: this clock is ahead).
     static func describeSkew(_ skew: Int64) -> String {
         let minutes = (abs(skew) + 30_000) / 60_000

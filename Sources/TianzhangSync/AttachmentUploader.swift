@@ -1,25 +1,16 @@
 import Foundation
 import TianzhangDomain
-import TianzhangSQLite
 import TianzhangSync
-
-/// The two attachment calls of protocol v1 (§10), as a client makes them.
-public protocol AttachmentTransport: Sendable {
-    /// - Parameter record: the attachment record that refers to the bytes: the receiver answers `complete` for
-    ///   bytes it holds only when the caller may see such a record (or sent the bytes whole itself).
-    func attachmentStatus(_ sha256: String, record: String?) async throws(SyncClientError) -> AttachmentStatus
-    func uploadAttachmentChunk(_ sha256: String, offset: Int64, size: Int64, bytes: Data, record: String?) async throws(SyncClientError) -> AttachmentStatus
-}
 
 /// Uploads an attachment from the local vault in chunks, each starting at the byte the receiver last
 /// confirmed: after a cut at any byte, the next attempt asks where to resume and sends only the rest.
 public struct AttachmentUploader: Sendable {
-    public let vault: AttachmentVault
+    public let vault: any AttachmentSource
     public let transport: any AttachmentTransport
     /// Bytes per request: small enough to pass a link that drops long bodies, large enough to be cheap.
     public var chunkBytes: Int
 
-    public init(vault: AttachmentVault, transport: any AttachmentTransport, chunkBytes: Int = 128 * 1024) {
+    public init(vault: any AttachmentSource, transport: any AttachmentTransport, chunkBytes: Int = 128 * 1024) {
         self.vault = vault
         self.transport = transport
         self.chunkBytes = chunkBytes
@@ -37,8 +28,8 @@ public struct AttachmentUploader: Sendable {
         var mismatches = 0
         while !status.complete {
             let bytes: Data
-            do { bytes = try vault.read(sha256, from: status.received, limit: chunkBytes) } catch {
-                throw .transport("the local copy of \(sha256) cannot be read: \(error.message)")
+            do { bytes = try vault.chunk(of: sha256, from: status.received, limit: chunkBytes) } catch {
+                throw .transport("the local copy of \(sha256) cannot be read: \(error)")
             }
             guard !bytes.isEmpty else { throw .transport("the local copy of \(sha256) is shorter than \(size) bytes") }
             do {
