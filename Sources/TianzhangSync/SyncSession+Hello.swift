@@ -37,15 +37,7 @@ extension SyncSession {
     public func syncInScope(progress: @Sendable (String) -> Void = { _ in }) async throws -> SyncReport {
         do {
             let (hello, sentAt, receivedAt) = try await helloWithRetry(progress: progress)
-            let clockReading = try store.write { tx in
-                var reading = try engine.learnCountyTime(serverTime: hello.serverTime, sentAt: sentAt, receivedAt: receivedAt, in: tx)
-                let restamped = try engine.restampAhead(physicalNow: receivedAt, hello: hello, in: tx)
-                if !restamped.isEmpty { reading.restamped = restamped }
-                return reading
-            }
-            if let restamped = clockReading.restamped {
-                progress("\(restamped.count) changes made while this clock ran ahead were recorded again in the county's time (\(restamped.joined(separator: ", ")))")
-            }
+            var clockReading = try store.write { tx in try engine.learnCountyTime(serverTime: hello.serverTime, sentAt: sentAt, receivedAt: receivedAt, in: tx) }
             if abs(clockReading.offsetMilliseconds) >= SyncEngine.stampDriftMilliseconds {
                 progress("this device's clock is \(Self.describeSkew(-clockReading.offsetMilliseconds)) of the county's; changes are stamped in the county's time")
             }
@@ -72,6 +64,15 @@ extension SyncSession {
             if !findings.renumbered.isEmpty { progress("\(findings.renumbered.count) changes made since this store was restored reused seqs the upstream holds: recorded again (\(findings.renumbered.joined(separator: ", ")))") }
             if findings.resent > 0 { progress("the upstream no longer holds \(findings.resent) changes it had confirmed: sending them again") }
             if let reason = findings.repullReason { progress("pulling from the start: \(reason)") }
+            // After the seqs the upstream holds are skipped (`reconcile`): changes recorded again take new ones.
+            // Only on a reading to rely on: a clock set during the request (it went back, or the answer took
+            // over a minute) leaves them for the next hello.
+            let reliable = receivedAt >= sentAt && receivedAt - sentAt <= 60_000
+            let restamped = reliable ? try store.write { tx in try engine.restampAhead(physicalNow: receivedAt, hello: hello, in: tx) } : []
+            if !restamped.isEmpty {
+                clockReading.restamped = restamped
+                progress("\(restamped.count) changes made while this clock ran ahead were recorded again in the county's time (\(restamped.joined(separator: ", ")))")
+            }
             var runner = self
             runner.includeOwnChanges = try host.setting(Self.recoverOwnSetting) == "1"
             var report = try await runner.sync(progress: progress)

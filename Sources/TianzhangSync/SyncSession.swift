@@ -67,6 +67,9 @@ public struct SyncSession: Sendable {
     /// Where this replica keeps attachment bytes (its own photos, or those its patrols uploaded to it).
     /// Their bytes go up before the records that refer to them.
     public var vault: (any AttachmentSource)?
+    /// Whether the report counts the JSON bytes of pushes and pulls (an extra encoding of each; the
+    /// simulation, which runs thousands of syncs, leaves it off).
+    public var countsBytes = true
     /// Pull this replica's own changes too (set by `syncInScope` while it recovers them after a restore).
     public var includeOwnChanges = false
 
@@ -174,7 +177,7 @@ public struct SyncSession: Sendable {
             report.conflicts += summary.conflicts.map { "\($0.id) (\($0.kind.rawValue))" }
             report.rejections += summary.rejected.map(SyncRejection.init)
             report.conflictDetails += summary.conflicts.map(SyncConflict.init)
-            report.bytesSent += (try? Self.sizer.encode(request).count) ?? 0
+            if countsBytes { report.bytesSent += (try? Self.sizer.encode(request).count) ?? 0 }
             progress("pushed \(report.sent)")
             observe(.push, report, nil)
         }
@@ -188,7 +191,7 @@ public struct SyncSession: Sendable {
             if includeOwnChanges { request.includeOwn = true }
             let page = try await transport.pull(request)
             sizes.page = min(pageChangesMax, sizes.page * 2)
-            report.bytesReceived += (try? Self.sizer.encode(page).count) ?? 0
+            if countsBytes { report.bytesReceived += (try? Self.sizer.encode(page).count) ?? 0 }
             let keys = try pulledOriginKeys(page)
             let summary = try store.write { try engine.apply(page, from: "hub", originKeys: { keys[$0] ?? .notChecked }, physicalNow: clock(), in: $0) }
             report.received += summary.applied

@@ -141,7 +141,7 @@ extension Simulation {
         if rng.chance(0.35), let shared = pick(photoBytes.keys.sorted()) {
             bytes = photoBytes[shared]!
         } else {
-            var random = Data(count: 2_000 + Int(rng.next() % 30_000))
+            var random = Data(count: 2_000 + Int(rng.next() % 14_000))
             for index in random.indices { random[index] = UInt8(truncatingIfNeeded: rng.next()) }
             bytes = random
         }

@@ -25,7 +25,7 @@ extension Simulation {
             let repeats = takenOut.filter { $0.recordID == entry.change.recordID && $0.fields == entry.change.fields && $0.id.seq < entry.change.id.seq }
             if let first = repeats.first(where: { !recordedAgain.contains($0.id) }) ?? repeats.last, recordedAgain.contains(first.id) { count("edits recorded again twice") }
             guard let old = repeats.filter({ !recordedAgain.contains($0.id) }).max(by: { $0.id.seq < $1.id.seq }) ?? repeats.max(by: { $0.id.seq < $1.id.seq }) else {
-                log("\(replica.id) holds \(entry.change.id) (\(entry.change.recordID) \(entry.change.fields.keys.sorted())), made by no edit")
+                if replica.id != hubID { log("\(replica.id) holds \(entry.change.id) (\(entry.change.recordID) \(entry.change.fields.keys.sorted())), made by no edit") }
                 continue
             }
             if created[entry.change.id] == nil { created[entry.change.id] = entry.change } else { createdAgain[entry.change.id, default: []].append(entry.change) }

@@ -110,7 +110,7 @@ extension Simulation {
     func session(of replica: Replica, with upstream: ReplicaID) -> SyncSession {
         let network = self.network
         let from = replica.id, epoch = replica.epoch
-        let transport = MessageTransport(credential: Self.credential(from)) { call throws(SyncClientError) in
+        let transport = MessageTransport(credential: credentials[from]!) { call throws(SyncClientError) in
             try await network.call(from: from, to: upstream, epoch: epoch, .call(call)).get()
         }
         let host = SimulatedHost(store: replica.store) { [unowned self] origin in
@@ -121,6 +121,7 @@ extension Simulation {
         session.batchChangesMax = 8
         session.pageChangesMax = 16
         session.retriesMax = 3
+        session.countsBytes = false
         session.backoffFirst = .seconds(1)
         session.sleep = { duration in
             let ticks = max(1, Int(duration.components.seconds))
@@ -221,7 +222,7 @@ extension Simulation {
             if let replay, due == nil || (replays[replay].deliverAt, replays[replay].order) < (inFlight[due!].deliverAt, inFlight[due!].order) {
                 let copy = replays.remove(at: replay)
                 if let target = replicas[copy.to], target.downUntil < tick, !isolated.contains(copy.to), !isolated.contains(copy.from) {
-                    _ = service(at: target).answer(copy.call, secret: Self.credential(copy.from))
+                    _ = service(at: target).answer(copy.call, secret: credentials[copy.from])
                     count("replayed")
                 }
                 continue
@@ -250,7 +251,7 @@ extension Simulation {
             inFlight.append(flight)
             return
         }
-        let answer = service(at: target).answer(call, secret: Self.credential(flight.parked.from))
+        let answer = service(at: target).answer(call, secret: credentials[flight.parked.from])
         if case .call(.push) = flight.parked.payload { count("pushes served") }
         if rng.chance(faults.duplicate) {
             // The request arrives twice: a proxy repeats it later.

@@ -168,7 +168,7 @@ extension Simulation {
         let others = created.values.filter { $0.origin != replica.id }.sorted { $0.id < $1.id }
         guard !others.isEmpty else { return }
         var victim = others[Int(rng.next() % UInt64(others.count))]
-        let mine = ChangeSigning.seed(fromCredential: Self.credential(replica.id))
+        let mine = ChangeSigning.seed(fromCredential: credentials[replica.id]!)
         var change: Change
         switch rng.next() % 4 {
         case 0:
@@ -196,7 +196,7 @@ extension Simulation {
         }
         log("\(replica.id) attacks \(upstream) with \(change.id)")
         guard let target = replicas[upstream], target.downUntil < tick else { return }
-        switch service(at: target).answer(.push(PushRequest(sender: replica.id, changes: [change])), secret: Self.credential(replica.id)) {
+        switch service(at: target).answer(.push(PushRequest(sender: replica.id, changes: [change])), secret: credentials[replica.id]) {
         case .success(.push(let response)):
             for result in response.results {
                 if result.outcome == .rejected, let code = result.rejection?.code.rawValue { count("hostile refused \(code)") } else { count("hostile got \(result.outcome.rawValue)") }

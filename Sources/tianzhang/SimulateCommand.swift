@@ -16,6 +16,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Per tick, the probability that a clock jumps hours.") var clockJumpRate: Double = SimulationFaults().clockJump
     @Flag(help: "Let township nodes' clocks jump too (not only devices').") var nodeClockJumps = false
     @Flag(help: "Restore township nodes' stores from backups too (not only devices').") var nodeRestores = false
+    @Option(help: "The share of restores marked restored by their operator.") var restoreMarked: Double = SimulationFaults().restoreMarked
 
     func run() async throws {
         var failed: [UInt64] = []
@@ -25,6 +26,7 @@ struct SimulateCommand: AsyncParsableCommand {
             faults.clockJump = clockJumpRate
             faults.nodeClockJumps = nodeClockJumps
             faults.nodeRestores = nodeRestores
+            faults.restoreMarked = restoreMarked
             let world = Simulation(SimulationConfiguration(seed: seed, ticks: ticks, faults: faults))
             world.tracing = trace
             do {

@@ -46,7 +46,7 @@ struct SimulationTests {
             try await world.run()
             for (key, value) in world.counters { totals[key, default: 0] += value }
         }
-        for fault in ["crash", "lost on the way", "answer lost", "duplicated", "replayed", "conflicts", "refused locally", "clock jumps", "restores", "photos", "shared photos", "syncs"] {
+        for fault in ["crash", "lost on the way", "answer lost", "duplicated", "replayed", "conflicts", "refused locally", "clock jumps", "photos", "shared photos", "syncs", "changes recorded again"] {
             #expect(totals[fault, default: 0] > 0, "no \(fault) in 20 seeds: \(totals)")
         }
     }

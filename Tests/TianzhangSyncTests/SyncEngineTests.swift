@@ -138,6 +138,16 @@ struct SyncEngineTests {
         #expect(corrected.hlc.wall <= world.now + SyncEngine.stampDriftMilliseconds)
         let (pushed, _) = try world.nodePushesToHub()
         #expect(pushed?.results.map(\.outcome) == [.rejected, .accepted, .accepted], "only the edit made before the clock was known is clock_ahead")
+        // Not final: the hub remembers nothing, the node keeps C1 in its outbox.
+        let c1 = try #require(pushed?.results.first?.id)
+        #expect(try world.hub.read { try $0.receivedRejection(c1) } == nil)
+        #expect(try world.node.read { try $0.logEntry(c1) }?.delivery == .pending)
+        // At the next hello it is recorded again in county time, and taken.
+        let restamped = try world.node.write { try world.engine.restampAhead(physicalNow: world.now + 6 * 3_600_000 + 10, in: $0) }
+        #expect(restamped.count == 1 && restamped[0].hasPrefix("\(c1) → "), "\(restamped)")
+        #expect(try world.node.read { try $0.logEntry(c1) } == nil, "the entry stamped ahead left the log")
+        let (again, _) = try world.nodePushesToHub()
+        #expect(again?.results.map(\.outcome) == [.accepted])
     }
 
     @Test("a store tells the highest seq of an origin it holds and its log head; hello facts and reconcile use them", arguments: StoreKind.allCases)
