@@ -242,7 +242,9 @@ finding2() {
 # Finding 3: one wrong clock blocks a node. After a synced case, one note is written with the node's
 # clock 6 h ahead (faketime -f +6h around the one `node note` process: the same for every binary, since
 # older ones have no test knob), then ten notes and a case edit with the right clock, then a sync.
-# Held: only the one note is refused (`clock_ahead`); the eleven later edits are accepted.
+# Held: the eleven later edits are accepted. (The skewed note itself was refused `clock_ahead` by the
+# first fixed version; since `clock_ahead` is not final and stamps ahead are re-recorded at hello, it is
+# accepted too: SPEC §2.4.)
 finding3() {
   world f3 || return
   node_up $TOWN_A >/dev/null
@@ -259,8 +261,9 @@ finding3() {
   accepted=$(tzpy get accepted "$W/sync2.json"); codes=$(tzpy codes "$W/sync2.json")
   entries=$(hub_sql "select count(*) from timeline_entry where case_id = ?" "$case")
   [ "$ahead_ms" -gt 18000000 ] || problems+=("setup: the skewed note was stamped only ${ahead_ms} ms ahead")
-  [ "$accepted" = 11 ] && [ "$codes" = "clock_ahead x1" ] || problems+=("of the skewed note and the 11 edits after it, accepted $accepted, refused ${codes:-none}")
-  [ "$entries" = 10 ] || problems+=("hub holds $entries of the 10 later notes")
+  { [ "$accepted" = 11 ] && [ "$codes" = "clock_ahead x1" ]; } || { [ "$accepted" = 12 ] && [ -z "$codes" ]; } \
+    || problems+=("of the skewed note and the 11 edits after it, accepted $accepted, refused ${codes:-none}")
+  [ "$entries" -ge 10 ] || problems+=("hub holds $entries of the 10 later notes")
   OBSERVED="the skewed note was stamped $(( (ahead_ms + 30000) / 60000 )) min ahead; the sync of it and the 11 edits after it: accepted $accepted, refused ${codes:-none}; the hub holds $entries of the 10 later notes"
   verdict 3 "${problems[@]}"
 }

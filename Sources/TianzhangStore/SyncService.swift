@@ -121,7 +121,9 @@ public struct SyncService: Sendable {
         }
         let peer = Peer(replica: enrolment.replica, jurisdiction: enrolment.jurisdiction)
         // The expensive stateless checks (polygons), before the write transaction: it does no geometry.
-        let prechecked = Admission.precheck(push.changes)
+        // Signatures too: the write transaction only looks their verdicts up.
+        var prechecked = Admission.precheck(push.changes)
+        prechecked.verifySignatures(push.changes) { keys[$0] ?? .unknown }
         let now = clock()
         // An attachment record is taken only with its whole, verified bytes here (SPEC §10); a receiver
         // without a vault holds none, so it takes no attachment record either (they wait at the sender).

@@ -52,7 +52,27 @@ public enum Admission {
     /// change and field (`geometry` of a parcel, `proposed.geometry` of a correction).
     public struct Prechecked: Sendable {
         var geometry: [ChangeID: [String: Rejection?]] = [:]
+        /// Signature verdicts worked out before the write transaction (`verifySignatures`): the keys each
+        /// change was checked against, and whether it verified under one of them.
+        var signatures: [ChangeID: (keys: [String], valid: Bool)] = [:]
         public init() {}
+
+        /// Verifies the signature of every signed change whose origin has keys, so the receiver's write
+        /// transaction only looks the verdict up (a verdict counts only for the same keys).
+        /// An id that comes twice in the batch gets no verdict (each copy is verified in the transaction).
+        public mutating func verifySignatures(_ changes: [Change], keys: (ReplicaID) -> OriginKeys) {
+            let once = Dictionary(changes.map { ($0.id, 1) }, uniquingKeysWith: +).filter { $0.value == 1 }
+            for change in changes where change.signature != nil && once[change.id] != nil {
+                guard case .keys(let known) = keys(change.origin) else { continue }
+                signatures[change.id] = (known, ChangeSigning.verify(change, publicKeys: known))
+            }
+        }
+
+        /// The verdict for a change under `keys`, if one was worked out for them.
+        func signatureVerdict(_ change: Change, keys: [String]) -> Bool? {
+            guard let verdict = signatures[change.id], verdict.keys == keys else { return nil }
+            return verdict.valid
+        }
         /// How many polygons were checked.
         public var polygons: Int { geometry.values.reduce(0) { $0 + $1.count } }
     }

@@ -11,7 +11,7 @@ let simulationSeeds: [UInt64] = {
 
 @Suite("Deterministic simulation")
 struct SimulationTests {
-    @Test("replicas running the shipped sync session converge under drops, duplicates, reordering, partitions, crashes, clock jumps, restores and hostile peers", arguments: simulationSeeds)
+    @Test("replicas running the shipped sync session converge under drops, duplicates, reordering, partitions, crashes, device clock jumps, shared photos and hostile peers", arguments: simulationSeeds)
     func replicasConverge(seed: UInt64) async throws {
         let world = Simulation(SimulationConfiguration(seed: seed))
         do {
