@@ -42,6 +42,8 @@ public struct SyncService: Sendable {
     public let clock: @Sendable () -> Int64
     /// Told of every caller's `hello` (its clock skew and incarnation), e.g. to keep a sighting.
     public var onHello: (@Sendable (HelloRequest, _ now: Int64) throws -> Void)?
+    /// How much of a push one write transaction takes.
+    public var writeSlice = WriteSlice()
 
     /// The largest chunk a receiver takes in one request.
     public static let attachmentChunkMax = 1 << 20
@@ -128,11 +130,23 @@ public struct SyncService: Sendable {
         // An attachment record is taken only with its whole, verified bytes here (SPEC §10); a receiver
         // without a vault holds none, so it takes no attachment record either (they wait at the sender).
         let keeper = try? self.vault()
-        return try store.write { tx in
-            try engine.receive(push, from: peer, originJurisdiction: { origins[$0] }, originKeys: { keys[$0] ?? .unknown }, prechecked: prechecked, holdsBytes: { digest, change in
-                Self.holdsBytes(digest, for: change, vault: keeper, enrolment, tx)
-            }, physicalNow: now, in: tx)
+        // One write transaction per slice of the batch (`writeSlice`), so no push holds the county's
+        // write path for long whatever it carries (issue 10: at most 100 ms). Each change's admission is
+        // its own, so committing a slice at a time answers exactly as one transaction would; a crash
+        // between slices leaves the first ones taken, and the sender's retry gets `duplicate` for them.
+        var response = PushResponse(receiver: replica, results: [])
+        for slice in writeSlice.slices(of: push.changes) {
+            var part = push
+            part.changes = Array(push.changes[slice])
+            let answer = try store.write { tx in
+                try engine.receive(part, from: peer, originJurisdiction: { origins[$0] }, originKeys: { keys[$0] ?? .unknown }, prechecked: prechecked, holdsBytes: { digest, change in
+                    Self.holdsBytes(digest, for: change, vault: keeper, enrolment, tx)
+                }, physicalNow: now, in: tx)
+            }
+            response.receiver = answer.receiver
+            response.results += answer.results
         }
+        return response
     }
 
     /// Serves a pull page within the puller's jurisdiction.
@@ -229,5 +243,54 @@ extension SyncService {
         var wire = WireError(status, error.code.rawValue, error.message, field: error.code == .offsetMismatch ? "offset" : nil)
         if let received = error.received { wire.body.message += " (received: \(received))" }
         return wire
+    }
+}
+
+/// How a push is cut into write transactions: at most `changes` changes and at most `positions` polygon
+/// positions in one (a slice always takes at least one change). The defaults keep one transaction under
+/// about 100 ms of a release build on the project machine (`tianzhang bench-admission`, performance.md).
+public struct WriteSlice: Sendable, Hashable {
+    public var changes: Int
+    public var positions: Int
+
+    public init(changes: Int = 32, positions: Int = 10_000) {
+        self.changes = max(1, changes)
+        self.positions = max(1, positions)
+    }
+
+    /// The index ranges of the slices, in order, covering `batch`.
+    public func slices(of batch: [Change]) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        var start = 0, weight = 0
+        for index in batch.indices {
+            let positions = Self.positionCount(in: batch[index])
+            if index > start, index - start >= changes || weight + positions > self.positions {
+                result.append(start..<index)
+                start = index
+                weight = 0
+            }
+            weight += positions
+        }
+        if start < batch.count { result.append(start..<batch.count) }
+        return result
+    }
+
+    /// Positions of the polygons a change carries (a parcel's geometry, a correction's proposal), counted
+    /// without decoding them.
+    public static func positionCount(in change: Change) -> Int {
+        var values: [JSONValue] = []
+        if case .set(let geometry) = change.fields["geometry"] { values.append(geometry) }
+        if case .set(let proposed) = change.fields["proposed"], let geometry = proposed.objectValue?["geometry"] { values.append(geometry) }
+        return values.reduce(0) { $0 + count($1) }
+    }
+
+    /// Objects with a `longitude` member inside `value` (positions of a polygon), bounded by the walk.
+    static func count(_ value: JSONValue, depth: Int = 0) -> Int {
+        guard depth <= Admission.valueDepthMax else { return 0 }
+        switch value {
+        case .object(let members): return members["longitude"] != nil ? 1 : members.values.reduce(0) { $0 + count($1, depth: depth + 1) }
+        case .array(let items): return items.reduce(0) { $0 + count($1, depth: depth + 1) }
+        default: return 0
+        }
     }
 }

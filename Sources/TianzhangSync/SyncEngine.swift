@@ -466,6 +466,7 @@ public struct SyncEngine: Sendable {
     /// marked with the reason, and taken out of the merged state.
     public func handle(_ response: PushResponse, in tx: any SyncTransaction) throws -> PushSummary {
         var summary = PushSummary()
+        let own = try tx.meta()?.replica
         for result in response.results {
             guard var entry = try tx.logEntry(result.id) else { continue }
             switch result.outcome {
@@ -487,7 +488,11 @@ public struct SyncEngine: Sendable {
                 // The county's acceptance is final: a later refusal by an intermediate does not undo it.
                 guard entry.delivery != .atCounty else { continue }
                 let rejection = result.rejection ?? Rejection(.invalidValue, "Refused without a reason.")
-                guard rejection.isFinal else {
+                // `conflicting_change_id` for one of this replica's own changes: the upstream holds another
+                // change under its id, so this store was restored and reused the seq. Not final here: it
+                // stays pending, and the next `hello` records it again with a new seq (SPEC §7.2 rule 1).
+                let reusedSeq = rejection.code == .conflictingChangeID && entry.change.origin == own
+                guard rejection.isFinal && !reusedSeq else {
                     // Not yet taken (its bytes are not up): the change stays in the outbox, to be sent again,
                     // with the reason kept beside it for `pending` and `status`.
                     summary.waiting.append(WaitingChange(id: entry.change.id, rejection: rejection))

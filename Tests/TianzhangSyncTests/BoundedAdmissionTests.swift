@@ -80,6 +80,57 @@ struct BoundedAdmissionTests {
         #expect(answers[0][1].rejection?.code == .geometryTooLarge)
     }
 
+    @Test("a push is cut into write transactions of bounded size, and answers and stores exactly what one transaction would")
+    func pushInSlices() throws {
+        let hub = try ReplicaID("hub:371312")
+        let township = try DivisionCode("371312001")
+        let small = Polygon(exterior: LargePolygons.comb(positions: 40, minLongitude: 118.3, minLatitude: 35.0, width: 0.01, height: 0.01))
+        let large = LargePolygons.largest(rings: 1)
+        var changes = (1...40).map { correction(UInt64($0), $0 % 13 == 0 ? large : small) }
+        changes[7] = correction(8, Polygon(exterior: LargePolygons.comb(positions: 12_000, minLongitude: 118.3, minLatitude: 35.0, width: 0.01, height: 0.01)))
+        changes.append(changes[3]) // the same change twice: the second copy lands in another slice
+        let slice = WriteSlice()
+        let ranges = slice.slices(of: changes)
+        #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == changes.count)
+        #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        for range in ranges {
+            let positions = changes[range].reduce(0) { $0 + WriteSlice.positionCount(in: $1) }
+            #expect(range.count <= slice.changes && (positions <= slice.positions || range.count == 1), "\(range): \(positions) positions")
+        }
+        #expect(ranges.count >= 5, "\(ranges)")
+        #expect(WriteSlice.positionCount(in: changes[12]) == large.vertexCount)
+
+        let enrolment = Enrolment(replica: node, jurisdiction: .township(township), revoked: false)
+        let authority = CredentialAuthority(name: "hub", enrolment: { _ in enrolment }, originJurisdiction: { _ in .township(township) }, originKeys: { _ in .notChecked })
+        var answers: [[ChangeResult]] = [], logs: [[ChangeID]] = [], writes: [Int] = []
+        for cut in [WriteSlice(changes: 1_000, positions: 1_000_000), slice] {
+            let store = CountingStore(InMemorySyncStore())
+            let engine = SyncEngine()
+            _ = try store.write { try engine.open(replica: hub, jurisdiction: .county(try DivisionCode("371312")), in: $0) }
+            var service = SyncService(store: store, attachments: nil, engine: engine, replica: hub, authority: authority, clock: { 61_000 })
+            service.writeSlice = cut
+            store.writes = 0
+            answers.append(try service.push(PushRequest(sender: node, changes: changes), enrolment).results)
+            writes.append(store.writes)
+            logs.append(try store.read { tx in try tx.logPage(after: 0, in: .county(try DivisionCode("371312")), excluding: nil, limit: 10_000).entries.map(\.change.id).filter { $0.origin == self.node } })
+        }
+        #expect(writes[0] == 1 && writes[1] == ranges.count)
+        // The same outcome for every change; log positions differ only by the receipts each slice records.
+        let outcomes = answers.map { $0.map { "\($0.id) \($0.outcome) \($0.rejection?.code.rawValue ?? "")" } }
+        #expect(outcomes[0] == outcomes[1])
+        #expect(logs[0] == logs[1] && logs[0].count == 39)
+        #expect(answers[1][7].rejection?.code == .geometryTooLarge && answers[1].last?.outcome == .duplicate)
+    }
+
+    /// Counts write transactions.
+    final class CountingStore: SyncStore, @unchecked Sendable {
+        let base: any SyncStore
+        var writes = 0
+        init(_ base: any SyncStore) { self.base = base }
+        func write<T>(_ body: (any SyncTransaction) throws -> T) throws -> T { writes += 1; return try base.write(body) }
+        func read<T>(_ body: (any SyncTransaction) throws -> T) throws -> T { try base.read(body) }
+    }
+
     @Test("areas over 10,000,000 mu, rounds over 1,000, more than 64 ops or 16 unknown members are refused with their codes")
     func ranges() throws {
         let scope = village
