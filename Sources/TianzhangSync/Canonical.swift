@@ -10,8 +10,9 @@ public enum Canonical {
     }
 
     public static func data<T: Encodable>(_ value: T) -> Data {
-        // Encoding our own value types cannot fail; a failure is a programmer error.
-        do { return try encoder().encode(value) } catch { preconditionFailure("canonical encoding failed: \(error)") }
+        // Encoding our own value types cannot fail; a failure is a programmer error. The bytes are
+        // `encoder()`'s, written without it (`JSONTree`).
+        do { return try JSONTree.data(value) } catch { preconditionFailure("canonical encoding failed: \(error)") }
     }
 
     public static func text<T: Encodable>(_ value: T) -> String { String(decoding: data(value), as: UTF8.self) }
@@ -22,9 +23,8 @@ extension JSONValue {
 
     /// Converts any `Encodable` value to a `JSONValue` through its JSON encoding.
     public init<T: Encodable>(encoding value: T) {
-        let data = Canonical.data(value)
-        // Decoding what we just encoded cannot fail.
-        self = try! JSONDecoder().decode(JSONValue.self, from: data)
+        // The value decoding its canonical JSON would give, without the round trip.
+        do { self = try JSONTree.value(value) } catch { preconditionFailure("canonical encoding failed: \(error)") }
     }
 
     /// Decodes a `Decodable` value from this JSON value.
@@ -42,6 +42,6 @@ public enum StoredJSON {
         return encoder
     }()
 
-    public static func text<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+    public static func text<T: Encodable>(_ value: T) throws -> String { String(decoding: try JSONTree.data(value), as: UTF8.self) }
     public static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try JSONDecoder().decode(T.self, from: Data(text.utf8)) }
 }
