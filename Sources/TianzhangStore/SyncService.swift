@@ -102,6 +102,7 @@ public struct SyncService: Sendable {
         response.heldRelayedSeqs = facts.relayed
         response.logHead = facts.logHead
         response.heldDigests = facts.digests
+        response.missingSeqs = facts.missing
         try onHello?(hello, now)
         return response
     }

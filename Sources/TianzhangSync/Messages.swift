@@ -63,6 +63,9 @@ public struct HelloRequest: Hashable, Sendable, Codable {
     /// The highest seq of the server's own changes the caller holds (its last server's), so a server
     /// restored from an earlier copy never reuses one of its own seqs (SPEC §7.2).
     public var serverOriginSeq: UInt64?
+    /// Seqs of the caller's own changes this server took but the county has not confirmed (`forwarded`),
+    /// the lowest 1,000: the server answers those it no longer holds (`missingSeqs`, SPEC §7.2 rule 3).
+    public var forwardedSeqs: [UInt64]?
 
     public init(protocolVersions: [Int] = ProtocolVersion.supported, replica: ReplicaID, recordTypes: [String] = RecordType.allCases.map(\.rawValue)) {
         self.protocolVersions = protocolVersions
@@ -89,6 +92,9 @@ public struct HelloResponse: Hashable, Sendable, Codable {
     /// (seq → hex SHA-256 of its canonical JSON, at most 1,000), so the caller can tell its own change
     /// from a different one with the same id (its store was restored, SPEC §7.2).
     public var heldDigests: [String: String]?
+    /// Which of the caller's `forwardedSeqs` this server does not hold (its store was restored from an
+    /// earlier copy, SPEC §7.2 rule 3): the caller sends them again.
+    public var missingSeqs: [UInt64]?
 
     public init(protocolVersion: Int, server: ReplicaID, serverTime: Int64, limits: ProtocolLimits, recordTypes: [String], jurisdiction: Jurisdiction) {
         self.protocolVersion = protocolVersion
@@ -163,6 +169,10 @@ public struct PullRequest: Hashable, Sendable, Codable {
     public var estimate: Bool?
     /// Asks for the puller's own changes too (a replica recovering them after a restore, SPEC §7.2).
     public var includeOwn: Bool?
+    /// The `cursorToken` the server gave with `after` (SPEC §5): a server whose log entry at `after` is
+    /// not the one the token names (its store was restored and handed the position out again) serves
+    /// from the start of its log instead.
+    public var afterToken: String?
 
     public init(protocolVersion: Int = ProtocolVersion.current, puller: ReplicaID, after: UInt64, limit: Int = 1000, estimate: Bool? = nil) {
         self.protocolVersion = protocolVersion
@@ -184,6 +194,11 @@ public struct PullResponse: Hashable, Sendable, Codable {
     /// When the request asked for an estimate: about how many changes for this puller lie after `next`
     /// (an upper bound: it may count changes the receiver will not serve). A progress hint only.
     public var remaining: Int?
+    /// Names the log entry at `next` (SPEC §5); the puller sends it back as `afterToken`.
+    public var cursorToken: String?
+    /// The puller's `afterToken` did not name this server's entry at `after`: this page starts from the
+    /// beginning of the log (SPEC §7.2 rule 6).
+    public var cursorReset: Bool?
 
     public init(protocolVersion: Int = ProtocolVersion.current, server: ReplicaID, changes: [Change], next: UInt64, more: Bool, remaining: Int? = nil) {
         self.protocolVersion = protocolVersion

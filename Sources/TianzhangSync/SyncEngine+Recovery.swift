@@ -20,6 +20,7 @@ public struct HelloFacts: Hashable, Sendable {
     public var relayed: [String: UInt64]?
     public var logHead: UInt64?
     public var digests: [String: String]?
+    public var missing: [UInt64]?
 }
 
 extension Rejection.Code {
@@ -96,6 +97,8 @@ extension SyncEngine {
             .subtracting([meta.replica]).filter { $0.kind != .hub }
         request.relayedOrigins = relayed.isEmpty ? nil : relayed.sorted()
         request.pendingFrom = try tx.entries(delivery: .pending).first { $0.change.origin == meta.replica }?.change.id.seq
+        let forwarded = try tx.entries(delivery: .forwarded).filter { $0.change.origin == meta.replica }.prefix(1000).map(\.change.id.seq)
+        request.forwardedSeqs = forwarded.isEmpty ? nil : Array(forwarded)
         if let upstream, let seq = try tx.highestSeq(of: upstream), seq > 0 { request.serverOriginSeq = seq }
         return request
     }
@@ -108,6 +111,14 @@ extension SyncEngine {
             var seqs: [String: UInt64] = [:]
             for origin in origins.prefix(1000) { if let seq = try tx.highestSeq(of: origin) { seqs[origin.rawValue] = seq } }
             facts.relayed = seqs
+        }
+        if let forwarded = request.forwardedSeqs, !forwarded.isEmpty {
+            var missing: [UInt64] = []
+            for seq in forwarded.prefix(1000) {
+                let id = ChangeID(origin: request.replica, seq: seq)
+                if try tx.logEntry(id) == nil, try tx.receivedRejection(id) == nil { missing.append(seq) }
+            }
+            facts.missing = missing.isEmpty ? nil : missing
         }
         if let from = request.pendingFrom, let held = facts.held, from >= 1, held >= from {
             var digests: [String: String] = [:]
@@ -279,7 +290,10 @@ extension SyncEngine {
         for entry in delivered where entry.change.origin.kind != .hub || entry.change.origin == meta.replica {
             let origin = entry.change.origin
             let held = origin == meta.replica ? hello.heldSeq : hello.heldRelayedSeqs?[origin.rawValue]
-            guard let held, entry.change.id.seq > held else { continue }
+            // By the highest seq, or — for own changes the server took and the county has not confirmed —
+            // by the seqs it says it lacks (a restored server that took newer ones since has a high `heldSeq`).
+            let missing = origin == meta.replica && entry.delivery == .forwarded && hello.missingSeqs?.contains(entry.change.id.seq) == true
+            guard missing || (held.map { entry.change.id.seq > $0 } ?? false) else { continue }
             var entry = entry
             entry.delivery = .pending
             try tx.updateLog(entry)

@@ -442,12 +442,33 @@ public struct SyncEngine: Sendable {
     public func servePull(_ request: PullRequest, for puller: Peer, in tx: any SyncTransaction) throws -> PullResponse {
         let meta = try requireMeta(tx)
         let limit = max(1, min(request.limit, configuration.limits.pageChangesMax))
+        // A cursor whose token names another entry than this log holds at that position: this store was
+        // restored from an earlier copy and handed the position out again, so the puller may have missed
+        // entries before it. Serve from the start (pulling again is idempotent; SPEC §7.2 rule 6).
+        var after = request.after
+        var reset: Bool?
+        if after > 0, let token = request.afterToken, try cursorToken(at: after, meta: meta, in: tx) != token {
+            after = 0
+            reset = true
+        }
         // A puller recovering its own changes after a restore asks for them too (SPEC §7.2).
-        let page = try tx.logPage(after: request.after, in: puller.jurisdiction, excluding: request.includeOwn == true ? nil : puller.replica, limit: limit)
+        let page = try tx.logPage(after: after, in: puller.jurisdiction, excluding: request.includeOwn == true ? nil : puller.replica, limit: limit)
         let remaining = request.estimate == true ? (page.more ? try tx.logCount(after: page.scannedThrough, in: puller.jurisdiction, excluding: puller.replica) : 0) : nil
-        return PullResponse(
+        var response = PullResponse(
             server: meta.replica, changes: page.entries.filter { $0.delivery != .rejected }.map(\.change),
             next: page.scannedThrough, more: page.more, remaining: remaining)
+        response.cursorToken = try cursorToken(at: page.scannedThrough, meta: meta, in: tx)
+        response.cursorReset = reset
+        return response
+    }
+
+    /// Names the log entry at `seq` without telling what it is (SPEC §5): the first 16 hex digits of
+    /// SHA-256 over "<seq> <change id>"; `nil` when no entry is there (none yet, or removed).
+    public func cursorToken(at seq: UInt64, meta: ReplicaMeta, in tx: any SyncTransaction) throws -> String? {
+        guard seq > 0 else { return nil }
+        let probe = try tx.logPage(after: seq - 1, in: meta.jurisdiction, excluding: nil, limit: 1)
+        guard let entry = probe.entries.first, entry.seq == seq else { return nil }
+        return String(ContentDigest.sha256(Data("\(seq) \(entry.change.id)".utf8)).prefix(16))
     }
 
     // MARK: - Pushing

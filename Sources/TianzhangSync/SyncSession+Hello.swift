@@ -23,6 +23,8 @@ extension SyncSession {
     static let upstreamIncarnationSetting = "upstream.incarnation"
     /// Set while this replica re-pulls its own changes after its store was found restored.
     static let recoverOwnSetting = "recover.own"
+    /// The upstream's `cursorToken` for this replica's checkpoint: "<cursor> <token>" (SPEC §5).
+    static let cursorTokenSetting = "upstream.cursor-token"
 
     /// A sync that first asks `hello` what this replica may hold, then pushes and pulls (`sync`):
     /// - when the jurisdiction the upstream answers differs from the one held (a village moved, the

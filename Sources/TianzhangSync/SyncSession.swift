@@ -7,6 +7,8 @@ public struct SyncReport: Codable, Sendable {
     public var accepted = 0
     public var merged = 0
     public var duplicates = 0
+    /// Pages the upstream served from the start because its log had changed under this replica's cursor (SPEC §7.2 rule 6).
+    public var cursorResets = 0
     public var rejected: [String] = []
     public var conflicts: [String] = []
     public var received = 0
@@ -189,11 +191,20 @@ public struct SyncSession: Sendable {
             let cursor = try store.read { try $0.checkpoint(peer: "hub") }
             var request = PullRequest(puller: replica, after: cursor, limit: sizes.page, estimate: report.estimatedTotal == nil ? true : nil)
             if includeOwnChanges { request.includeOwn = true }
+            if let saved = try host.setting(Self.cursorTokenSetting), saved.hasPrefix("\(cursor) ") {
+                request.afterToken = String(saved.dropFirst("\(cursor) ".count))
+            }
             let page = try await transport.pull(request)
+            if page.cursorReset == true {
+                progress("the upstream's log holds other entries than this replica pulled (its store was restored from an earlier copy): pulling from the start")
+                report.cursorResets += 1
+            }
             sizes.page = min(pageChangesMax, sizes.page * 2)
             if countsBytes { report.bytesReceived += (try? Self.sizer.encode(page).count) ?? 0 }
             let keys = try pulledOriginKeys(page)
             let summary = try store.write { try engine.apply(page, from: "hub", originKeys: { keys[$0] ?? .notChecked }, physicalNow: clock(), in: $0) }
+            // After the page is applied: a crash between the two leaves an old token, which only costs a pull from the start.
+            try host.setSetting(Self.cursorTokenSetting, page.cursorToken.map { "\(page.next) \($0)" } ?? "")
             report.received += summary.applied
             if report.estimatedTotal == nil, let remaining = page.remaining { report.estimatedTotal = report.received + remaining }
             report.confirmedAtCounty += summary.confirmedAtCounty

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TianzhangDomain
+import TianzhangStore
 import TianzhangSync
 import TianzhangTesting
 
@@ -165,6 +166,23 @@ struct GoldenVectorTests {
             return
         }
         #expect(reencoded.canonicalText == json.canonicalText)
+        // A vector naming a log entry's cursor token: the server's token for that entry is the one given.
+        if let token = vector["token"], let seq = token["seq"]?.numberValue, let id = token["changeID"]?.stringValue {
+            let store = InMemorySyncStore()
+            let engine = SyncEngine()
+            let change = Change(id: try #require(ChangeID(id)), recordType: .receipt, recordID: "r", scope: try DivisionCode("371312"), hlc: HLC(wall: 1), author: "a", fields: ["accepted": .add([1])])
+            let tokenGiven = try store.write { tx -> String? in
+                try engine.open(replica: try ReplicaID("node:371312001"), jurisdiction: .county(try DivisionCode("371312")), in: tx)
+                for filler in 1..<UInt64(seq) {
+                    var other = change
+                    other.id = ChangeID(origin: try ReplicaID("hub:371312"), seq: 100_000 + filler)
+                    _ = try tx.appendLog(other, delivery: .received, rejection: nil)
+                }
+                _ = try tx.appendLog(change, delivery: .received, rejection: nil)
+                return try engine.cursorToken(at: UInt64(seq), meta: try tx.meta()!, in: tx)
+            }
+            #expect(tokenGiven == token["cursorToken"]?.stringValue, "\(file)")
+        }
     }
 
     @Test("a change truncated at any byte is refused with a decoding error, never a crash")

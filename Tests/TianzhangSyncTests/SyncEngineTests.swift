@@ -183,6 +183,58 @@ struct SyncEngineTests {
         #expect(lost.resent == 2 && lost.repullReason != nil)
     }
 
+    @Test("a cursor token that names another entry than the server holds there (a restored log) gets the page from the start, with cursorReset", arguments: StoreKind.allCases)
+    func cursorTokenCatchesRestoredLog(kind: StoreKind) throws {
+        let world = try Trio(makeStore: kind.make)
+        for n in 1...4 { try world.node.write { _ = try world.engine.record(world.newCase("C\(n)", village: world.v201), physicalNow: world.now, in: $0) } }
+        let peer = Peer(replica: world.patrolID, jurisdiction: world.hubGrant)
+        let first = try world.node.read { try world.engine.servePull(PullRequest(puller: world.patrolID, after: 0, limit: 2), for: peer, in: $0) }
+        let token = try #require(first.cursorToken)
+        #expect(first.next == 2 && first.cursorReset == nil)
+        // The same server, the same entry at the cursor: the next page follows on.
+        var request = PullRequest(puller: world.patrolID, after: first.next, limit: 10)
+        request.afterToken = token
+        let second = try world.node.read { try world.engine.servePull(request, for: peer, in: $0) }
+        #expect(second.cursorReset == nil && second.changes.map(\.recordID) == ["C3", "C4"])
+        // A token naming another entry (the store was restored and handed position 2 out again): from the start.
+        request.afterToken = "0000000000000000"
+        let reset = try world.node.read { try world.engine.servePull(request, for: peer, in: $0) }
+        #expect(reset.cursorReset == true && reset.changes.map(\.recordID) == ["C1", "C2", "C3", "C4"])
+        #expect(reset.cursorToken == second.cursorToken && reset.next == second.next)
+        // A cursor past the log's end with a token: from the start too; without a token, as before.
+        request.after = 99
+        #expect(try world.node.read { try world.engine.servePull(request, for: peer, in: $0) }.cursorReset == true)
+        request.afterToken = nil
+        #expect(try world.node.read { try world.engine.servePull(request, for: peer, in: $0) }.changes.isEmpty)
+    }
+
+    @Test("a server that lost changes it took (restored) but holds newer ones of the same origin: missingSeqs names them and the client sends them again", arguments: StoreKind.allCases)
+    func missingSeqsAreResent(kind: StoreKind) throws {
+        let world = try Trio(makeStore: kind.make)
+        for n in 1...4 { try world.patrol.write { _ = try world.engine.record(world.checkIn("CI\(n)", village: world.v201), physicalNow: world.now, in: $0) } }
+        try world.patrolPushesToNode()
+        let asked = try world.patrol.read { tx in try world.engine.describeForHello(HelloRequest(replica: world.patrolID), localTime: world.now, checkpoint: "hub", in: tx) }
+        #expect(asked.forwardedSeqs == [1, 2, 3, 4])
+        // The node is restored to a copy without seqs 2 and 3 (it took seq 4 again since): its highest seq is 4.
+        let restored = try kind.make()
+        _ = try restored.write { try world.engine.open(replica: world.nodeID, jurisdiction: world.township, in: $0) }
+        try world.node.read { tx in
+            for seq: UInt64 in [1, 4] {
+                let entry = try #require(try tx.logEntry(ChangeID(origin: world.patrolID, seq: seq)))
+                _ = try restored.write { try $0.appendLog(entry.change, delivery: entry.delivery, rejection: nil) }
+            }
+        }
+        let facts = try restored.read { tx in try world.engine.helloFacts(for: asked, in: tx) }
+        #expect(facts.held == 4 && facts.missing == [2, 3])
+        var hello = HelloResponse(protocolVersion: 1, server: world.nodeID, serverTime: world.now, limits: ProtocolLimits(), recordTypes: [], jurisdiction: world.nodeGrant)
+        hello.heldSeq = facts.held
+        hello.missingSeqs = facts.missing
+        let findings = try world.patrol.write { tx in try world.engine.reconcile(hello, knownIncarnation: nil, checkpoint: "hub", physicalNow: world.now, in: tx) }
+        #expect(findings.resent == 2)
+        let pending = try world.patrol.read { try $0.pendingEntries(limit: 10) }.map(\.change.id.seq)
+        #expect(pending == [2, 3])
+    }
+
     @Test("a page and its checkpoint commit together: a failure mid-page leaves both untouched", arguments: StoreKind.allCases)
     func checkpointNeverRunsAhead(kind: StoreKind) throws {
         let world = try Trio(makeStore: kind.make)
