@@ -233,21 +233,28 @@ extension SyncEngine {
     /// - the checkpoint lies past the upstream's log head, or the upstream's incarnation changed: pull again.
     /// A pull again starts from cursor 0 (changes already held are skipped).
     /// - Parameter knownIncarnation: the upstream's incarnation at the last sync (`nil`: unknown).
-    public func reconcile(_ hello: HelloResponse, knownIncarnation: String?, checkpoint peer: String, physicalNow: Int64, in tx: any SyncTransaction) throws -> RollbackFindings {
+    /// - Parameter sentOriginSeq: the `originSeq` the `hello` request carried: an own change with a higher
+    ///   seq was made after the request was sent, so the upstream cannot hold it as it is.
+    public func reconcile(_ hello: HelloResponse, knownIncarnation: String?, checkpoint peer: String, sentOriginSeq: UInt64? = nil, physicalNow: Int64, in tx: any SyncTransaction) throws -> RollbackFindings {
         var meta = try requireMeta(tx)
         var findings = RollbackFindings()
-        if let held = hello.heldSeq, let digests = hello.heldDigests {
+        if let held = hello.heldSeq, hello.heldDigests != nil || sentOriginSeq != nil {
+            let digests = hello.heldDigests ?? [:]
             // Own changes not yet confirmed whose seq the upstream holds for a different change: made
             // after this store was restored. From the first of them on, every pending own change is
             // taken out and recorded again, in order, with new seqs past what the upstream holds.
+            func reused(_ entry: LogEntry) -> Bool {
+                let seq = entry.change.id.seq
+                guard seq <= held else { return false }
+                if let sent = sentOriginSeq, seq > sent { return true }
+                return digests[String(seq)].map { $0 != Self.digest(of: entry.change) } == true
+            }
             let pending = try tx.entries(delivery: .pending).filter { $0.change.origin == meta.replica }
-            if let first = pending.firstIndex(where: { entry in
-                entry.change.id.seq <= held && digests[String(entry.change.id.seq)].map { $0 != Self.digest(of: entry.change) } == true
-            }) {
+            if let first = pending.firstIndex(where: reused) {
                 // Those the upstream holds as they are (same digest) are delivered already: left as they are,
                 // their next push is answered `duplicate` (recording them again would apply them twice).
                 let redo = pending[first...].filter { entry in
-                    entry.change.id.seq > held || digests[String(entry.change.id.seq)].map { $0 != Self.digest(of: entry.change) } ?? true
+                    entry.change.id.seq > held || reused(entry) || digests[String(entry.change.id.seq)] == nil
                 }
                 // The old entries leave the log (their ids are the upstream's other changes, which the
                 // pull brings back); a store that cannot remove entries keeps them, refused as `seq_reused`.

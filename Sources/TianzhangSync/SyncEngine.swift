@@ -581,7 +581,9 @@ public struct SyncEngine: Sendable {
             guard let key = change.key else { continue }  // a type from a newer version: not ours to merge
             if let entry = try tx.logEntry(change.id) {
                 summary.alreadyHad += 1
-                if fromHub && (entry.delivery == .pending || entry.delivery == .forwarded || entry.delivery == .rejected) {
+                // Confirmed only for the same content: a pulled change under the id of another one this
+                // replica holds (its store was restored and reused the seq) confirms nothing (SPEC §7.2).
+                if fromHub && (entry.delivery == .pending || entry.delivery == .forwarded || entry.delivery == .rejected) && ChangeSigning.sameContent(entry.change, change) {
                     try markAtCounty(entry, tx)
                     summary.confirmedAtCounty += 1
                 }
@@ -633,7 +635,7 @@ public struct SyncEngine: Sendable {
         var rejected: [ChangeID] = []
         if case .add(let seqs) = change.fields["accepted"] {
             for seq in seqs.compactMap(\.numberValue) {
-                guard let entry = try tx.logEntry(ChangeID(origin: origin, seq: UInt64(seq))) else { continue }
+                guard let entry = try tx.logEntry(ChangeID(origin: origin, seq: UInt64(seq))), !entry.reusedSeq else { continue }
                 if entry.delivery == .pending || entry.delivery == .forwarded || entry.delivery == .rejected {
                     confirmed += 1
                     try markAtCounty(entry, tx)
@@ -643,7 +645,7 @@ public struct SyncEngine: Sendable {
         if case .add(let notes) = change.fields["rejected"] {
             for note in notes.compactMap({ try? $0.decode(as: ReceiptRejection.self) }) {
                 let id = ChangeID(origin: origin, seq: note.seq)
-                guard let entry = try tx.logEntry(id), entry.delivery != .rejected else { continue }
+                guard let entry = try tx.logEntry(id), entry.delivery != .rejected, !entry.reusedSeq else { continue }
                 try markRejected(entry, note.rejection, tx)
                 rejected.append(id)
             }

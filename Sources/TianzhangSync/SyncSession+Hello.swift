@@ -38,7 +38,7 @@ extension SyncSession {
     ///   refuses otherwise or the link stays down after the retries.
     public func syncInScope(progress: @Sendable (String) -> Void = { _ in }) async throws -> SyncReport {
         do {
-            let (hello, sentAt, receivedAt) = try await helloWithRetry(progress: progress)
+            let (hello, sentAt, receivedAt, sentOriginSeq) = try await helloWithRetry(progress: progress)
             var clockReading = try store.write { tx in try engine.learnCountyTime(serverTime: hello.serverTime, sentAt: sentAt, receivedAt: receivedAt, in: tx) }
             if abs(clockReading.offsetMilliseconds) >= SyncEngine.stampDriftMilliseconds {
                 progress("this device's clock is \(Self.describeSkew(-clockReading.offsetMilliseconds)) of the county's; changes are stamped in the county's time")
@@ -59,7 +59,7 @@ extension SyncSession {
             }
             try host.setSetting(Self.upstreamSetting, hello.server.rawValue)
             let knownIncarnation = try host.setting(Self.upstreamIncarnationSetting)
-            let findings = try store.write { tx in try engine.reconcile(hello, knownIncarnation: knownIncarnation, checkpoint: "hub", physicalNow: clock(), in: tx) }
+            let findings = try store.write { tx in try engine.reconcile(hello, knownIncarnation: knownIncarnation, checkpoint: "hub", sentOriginSeq: sentOriginSeq, physicalNow: clock(), in: tx) }
             if let incarnation = hello.incarnation { try host.setSetting(Self.upstreamIncarnationSetting, incarnation) }
             if findings.recoverOwn { try host.setSetting(Self.recoverOwnSetting, "1") }
             if findings.ownSeqsSkipped > 0 { progress("the upstream holds \(findings.ownSeqsSkipped) changes of this replica this store did not have: new changes skip past them") }
@@ -92,7 +92,8 @@ extension SyncSession {
     }
 
     /// - Returns: the answer, and this replica's wall clock when the answering request was sent and answered.
-    func helloWithRetry(progress: (String) -> Void) async throws -> (HelloResponse, sentAt: Int64, receivedAt: Int64) {
+    /// - Returns: also the `originSeq` the answered request carried.
+    func helloWithRetry(progress: (String) -> Void) async throws -> (HelloResponse, sentAt: Int64, receivedAt: Int64, sentOriginSeq: UInt64?) {
         var delay = backoffFirst
         var failures = 0
         while true {
@@ -102,7 +103,7 @@ extension SyncSession {
             let request = try store.read { tx in try engine.describeForHello(HelloRequest(replica: replica), localTime: sentAt, checkpoint: "hub", upstream: upstream, in: tx) }
             do { answer = .success(try await transport.hello(request)) } catch { answer = .failure(error) }
             switch answer {
-            case .success(let hello): return (hello, sentAt, clock())
+            case .success(let hello): return (hello, sentAt, clock(), request.originSeq)
             case .failure(let error):
                 guard error.isRetryable, failures < retriesMax else { throw error }
                 failures += 1

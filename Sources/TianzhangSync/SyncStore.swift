@@ -33,6 +33,12 @@ public struct LogEntry: Hashable, Sendable, Codable {
     }
 }
 
+extension LogEntry {
+    /// The upstream answered `conflicting_change_id`: it holds another change under this id (this store
+    /// was restored and reused the seq). A receipt for the id speaks of that other change, not this one.
+    public var reusedSeq: Bool { rejection?.code == .conflictingChangeID }
+}
+
 /// A replica's own persistent facts.
 public struct ReplicaMeta: Hashable, Sendable, Codable {
     public var replica: ReplicaID

@@ -252,7 +252,10 @@ extension Simulation {
             return
         }
         let answer = service(at: target).answer(call, secret: credentials[flight.parked.from])
-        if case .call(.push) = flight.parked.payload { count("pushes served") }
+        if case .call(.push(let push)) = flight.parked.payload {
+            count("pushes served")
+            for change in push.changes where onWire[change.id] == nil { onWire[change.id] = change }
+        }
         if rng.chance(faults.duplicate) {
             // The request arrives twice: a proxy repeats it later.
             replays.append(Replay(deliverAt: tick + 1 + Int(rng.next() % UInt64(max(1, faults.delayTicksMax * 3))), order: nextOrder, from: flight.parked.from, to: flight.parked.to, call: call))

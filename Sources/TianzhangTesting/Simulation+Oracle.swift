@@ -164,13 +164,19 @@ extension Simulation {
 
     /// One hostile act by `replica`, as a real hostile node or device would try it.
     func attack(_ replica: Replica) {
-        guard let upstream = replica.upstreams.first else { return }
-        let others = created.values.filter { $0.origin != replica.id }.sorted { $0.id < $1.id }
+        // A replica cut off from everyone reaches no one.
+        guard let upstream = replica.upstreams.first, !isolated.contains(replica.id) else { return }
+        // Forgers and squatters need only an id (any change made); a replayer needs the signed change
+        // itself, so it replays only changes that went over the wire (a change that never left its
+        // device is known only to that device's store, which holds its key too).
+        let replaying = rng.next() % 4 == 1
+        let pool = replaying ? Array(onWire.values) : Array(created.values)
+        let others = pool.filter { $0.origin != replica.id }.sorted { $0.id < $1.id }
         guard !others.isEmpty else { return }
         var victim = others[Int(rng.next() % UInt64(others.count))]
         let mine = ChangeSigning.seed(fromCredential: credentials[replica.id]!)
         var change: Change
-        switch rng.next() % 4 {
+        switch replaying ? 1 : [0, 2, 3][Int(rng.next() % 3)] {
         case 0:
             // Forge: the victim's id with altered content, signed with the attacker's own key.
             victim.author = "forger"

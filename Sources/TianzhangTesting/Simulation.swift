@@ -160,6 +160,9 @@ public final class Simulation: @unchecked Sendable {
     public var tracing = false
     /// Every change any replica recorded, by id (the first content made under each id).
     var created: [ChangeID: Change] = [:]
+    /// Changes that reached a server in a push (what an eavesdropper or a relay could have kept to
+    /// replay): a hostile replica replays only these, as a real one could.
+    var onWire: [ChangeID: Change] = [:]
     /// Changes made under an id another change of the same origin had already used (after a restore).
     var createdAgain: [ChangeID: [Change]] = [:]
     public private(set) var counters: [String: Int] = [:]
