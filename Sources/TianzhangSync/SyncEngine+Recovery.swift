@@ -138,6 +138,7 @@ extension SyncEngine {
         guard seq > meta.originSeq else { return 0 }
         let skipped = seq - meta.originSeq
         meta.originSeq = seq
+        if meta.replica.kind != .hub { meta.ownChangesLost = true }
         try tx.saveMeta(meta)
         return skipped
     }
@@ -291,6 +292,17 @@ extension SyncEngine {
             findings.recoverOwn = true
             findings.repullReason = "the upstream holds this replica's changes up to seq \(held), this store only up to \(meta.originSeq) (restored from an earlier copy)"
             meta.originSeq = held
+            try tx.saveMeta(meta)
+        }
+        if meta.ownChangesLost == true {
+            // A patrol told this node it holds own changes its store lacks (rule 4): the upstream may
+            // hold them too; pull them back.
+            findings.recoverOwn = true
+            if findings.repullReason == nil {
+                findings.repullReason = "a patrol held changes of this replica that its store lacked (restored from an earlier copy)"
+            }
+            meta = try requireMeta(tx)
+            meta.ownChangesLost = nil
             try tx.saveMeta(meta)
         }
         let delivered = try tx.entries(delivery: .atCounty) + tx.entries(delivery: .forwarded)

@@ -57,6 +57,10 @@ public struct ReplicaMeta: Hashable, Sendable, Codable {
     /// This store's incarnation: random, made with the store, replaced when an operator restores the
     /// store from a backup (SPEC §7.2). `nil` in stores made before incarnations (one is added on use).
     public var incarnation: String?
+    /// Set when a caller's `hello` moved this replica's own seqs past changes its store lacks (rule 4 of
+    /// SPEC §7.2: this store was restored): its upstream may hold them, so its next `hello` pulls its own
+    /// changes back (as rule 2 does), then clears it.
+    public var ownChangesLost: Bool?
 
     public init(replica: ReplicaID, jurisdiction: Jurisdiction, clock: HLCClock = HLCClock(), originSeq: UInt64 = 0,
                 clockOffset: Int64? = nil, incarnation: String? = nil, signingSeed: String? = nil) {

@@ -11,7 +11,7 @@ let simulationSeeds: [UInt64] = {
 
 @Suite("Deterministic simulation")
 struct SimulationTests {
-    @Test("replicas running the shipped sync session converge under drops, duplicates, reordering, partitions, crashes, device clock jumps, shared photos and hostile peers", arguments: simulationSeeds)
+    @Test("replicas running the shipped sync session converge under drops, duplicates, reordering, partitions, crashes, device clock jumps, devices restored from backups, shared photos and hostile peers", arguments: simulationSeeds)
     func replicasConverge(seed: UInt64) async throws {
         let world = Simulation(SimulationConfiguration(seed: seed))
         do {
@@ -46,7 +46,7 @@ struct SimulationTests {
             try await world.run()
             for (key, value) in world.counters { totals[key, default: 0] += value }
         }
-        for fault in ["crash", "lost on the way", "answer lost", "duplicated", "replayed", "conflicts", "refused locally", "clock jumps", "photos", "shared photos", "syncs", "changes recorded again"] {
+        for fault in ["crash", "lost on the way", "answer lost", "duplicated", "replayed", "conflicts", "refused locally", "clock jumps", "photos", "shared photos", "syncs", "changes recorded again", "restores", "recoveries"] {
             #expect(totals[fault, default: 0] > 0, "no \(fault) in 20 seeds: \(totals)")
         }
     }
