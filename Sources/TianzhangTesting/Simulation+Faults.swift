@@ -16,7 +16,9 @@ extension Simulation {
         }
         let unknown = contents.log.filter { $0.change.origin == replica.id && !known($0.change) }
         guard !unknown.isEmpty else { return }
-        let takenOut = (created.values.filter { $0.origin == replica.id } + createdAgain.values.joined().filter { $0.origin == replica.id })
+        // Changes lost with a restore are not candidates: the engine never saw them, so it cannot have
+        // recorded them again (a restored store reuses their seqs for changes it does record again).
+        let takenOut = (created.values.filter { $0.origin == replica.id && !lostToRestore.contains($0.id) } + createdAgain.values.joined().filter { $0.origin == replica.id })
             .filter { made in contents.logIndex[made.id].map { !ChangeSigning.sameContent(contents.log[$0].change, made) } ?? true }
         for entry in unknown {
             // The latest change it repeats that is not yet accounted for (a repeat may be repeated again).
