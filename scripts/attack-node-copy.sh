@@ -67,7 +67,7 @@ backup "$W/node.sqlite" "$W/node-backup.sqlite"
 for n in 1 2 3; do tz patrol checkin "$parcel" --lon "$lon" --lat "$lat" --observation "巡田 $n" --store b.sqlite >>"$W/cli.log" 2>&1; done
 tz patrol sync --store b.sqlite --json >"$W/b-sync2.json" 2>>"$W/cli.log"
 tz patrol sync --store a.sqlite --json >"$W/a-sync2.json" 2>>"$W/cli.log"
-cursor_a=$(sql "$W/a.sqlite" "select cursor from checkpoint" 2>/dev/null)
+cursor_a=$(sql "$W/a.sqlite" "select cursor from peer_checkpoint" 2>/dev/null)
 
 stop_last
 rm -f "$W/node.sqlite-wal" "$W/node.sqlite-shm"
