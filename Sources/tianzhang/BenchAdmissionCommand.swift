@@ -36,19 +36,6 @@ struct BenchAdmissionCommand: ParsableCommand {
         var pushMillisecondsMax: Double
     }
 
-    /// A store that times each write transaction (the time every other writer waits).
-    final class TimedStore: SyncStore, @unchecked Sendable {
-        let base: any SyncStore
-        var writes: [Double] = []
-        init(_ base: any SyncStore) { self.base = base }
-        func write<T>(_ body: (any SyncTransaction) throws -> T) throws -> T {
-            let start = DispatchTime.now()
-            defer { writes.append(BenchAdmissionCommand.milliseconds(start, DispatchTime.now())) }
-            return try base.write(body)
-        }
-        func read<T>(_ body: (any SyncTransaction) throws -> T) throws -> T { try base.read(body) }
-    }
-
     func run() throws {
         let temporary = dir == nil
         let folder = dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("tianzhang-bench-admission-\(ProcessInfo.processInfo.processIdentifier)").path

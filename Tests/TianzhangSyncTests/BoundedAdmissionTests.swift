@@ -104,14 +104,14 @@ struct BoundedAdmissionTests {
         let authority = CredentialAuthority(name: "hub", enrolment: { _ in enrolment }, originJurisdiction: { _ in .township(township) }, originKeys: { _ in .notChecked })
         var answers: [[ChangeResult]] = [], logs: [[ChangeID]] = [], writes: [Int] = []
         for cut in [WriteSlice(changes: 1_000, positions: 1_000_000), slice] {
-            let store = CountingStore(InMemorySyncStore())
+            let store = TimedStore(InMemorySyncStore())
             let engine = SyncEngine()
             _ = try store.write { try engine.open(replica: hub, jurisdiction: .county(try DivisionCode("371312")), in: $0) }
             var service = SyncService(store: store, attachments: nil, engine: engine, replica: hub, authority: authority, clock: { 61_000 })
             service.writeSlice = cut
-            store.writes = 0
+            store.writes = []
             answers.append(try service.push(PushRequest(sender: node, changes: changes), enrolment).results)
-            writes.append(store.writes)
+            writes.append(store.writes.count)
             logs.append(try store.read { tx in try tx.logPage(after: 0, in: .county(try DivisionCode("371312")), excluding: nil, limit: 10_000).entries.map(\.change.id).filter { $0.origin == self.node } })
         }
         #expect(writes[0] == 1 && writes[1] == ranges.count)
@@ -122,14 +122,6 @@ struct BoundedAdmissionTests {
         #expect(answers[1][7].rejection?.code == .geometryTooLarge && answers[1].last?.outcome == .duplicate)
     }
 
-    /// Counts write transactions.
-    final class CountingStore: SyncStore, @unchecked Sendable {
-        let base: any SyncStore
-        var writes = 0
-        init(_ base: any SyncStore) { self.base = base }
-        func write<T>(_ body: (any SyncTransaction) throws -> T) throws -> T { writes += 1; return try base.write(body) }
-        func read<T>(_ body: (any SyncTransaction) throws -> T) throws -> T { try base.read(body) }
-    }
 
     @Test("areas over 10,000,000 mu, rounds over 1,000, more than 64 ops or 16 unknown members are refused with their codes")
     func ranges() throws {
