@@ -98,7 +98,7 @@ let package = Package(
             ],
             resources: []
         ),
-        .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangReference"]),
+        .testTarget(name: "TianzhangSQLiteTests", dependencies: ["TianzhangSQLite", "TianzhangSeed", "TianzhangTesting", "TianzhangReference", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TianzhangSeedTests", dependencies: ["TianzhangSeed", "TianzhangReference"]),
         .testTarget(name: "TianzhangCLITests", dependencies: ["TianzhangDomain", "TianzhangTesting", "TianzhangTestGate"]),
         .testTarget(name: "TianzhangPatrolTests", dependencies: ["TianzhangPatrol", "TianzhangHTTP", "TianzhangStore", "TianzhangSQLite", "TianzhangSync", "TianzhangTesting", "TianzhangTestGate"]),

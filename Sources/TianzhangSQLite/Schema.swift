@@ -1,4 +1,5 @@
 import GRDB
+import TianzhangSync
 
 /// The replica schema, as versioned migrations. Tables are singular and snake_case.
 ///
@@ -11,6 +12,7 @@ import GRDB
 /// `v3-enrolment`: at the hub, the credentials it issued (only a SHA-256 of each secret is kept), and at
 /// every replica, its settings (the hub's address, its own credential).
 /// `v4-deadline-indexes`: one index per "three ones" deadline column, for `casesPastDeadline(at:)`.
+/// `v7-bounded-merge-state`: every record's merge state rewritten in the bounded form (decision 012).
 ///
 /// Migrations are append-only: a released migration is never edited (GRDB would not re-run it on stores
 /// that already applied it); a schema change is a new migration with the next number.
@@ -97,6 +99,28 @@ enum Schema {
         migrator.registerMigration("v6-signing-keys") { db in
             // Change signatures (SPEC §2.7): the public key of each credential's holder.
             try db.execute(sql: "ALTER TABLE credential ADD COLUMN public_key TEXT")
+        }
+        migrator.registerMigration("v7-bounded-merge-state") { db in
+            // Protocol v2's merge state (decision 012): a causal context per field instead of every write
+            // and superseded id. Each record is folded again from its changes that still stand; a record
+            // whose changes are no longer in the log keeps its state, converted (`RecordState`'s decoder
+            // reads version 1). The materialized rows do not change: the same changes give the same values.
+            let rows = try Row.fetchAll(db, sql: "SELECT record_type, record_id, state FROM record_state")
+            for row in rows {
+                let type: String = row["record_type"], id: String = row["record_id"]
+                let changes = try String.fetchAll(db, sql: """
+                    SELECT body FROM change_log WHERE record_type = ? AND record_id = ? AND delivery != 'rejected'
+                    """, arguments: [type, id]).map { try JSON.decode(Change.self, $0) }.sorted { $0.id < $1.id }
+                var state = try JSON.decode(RecordState.self, row["state"] as String)
+                if let first = changes.first {
+                    var folded = RecordState(first: first, key: state.key)
+                    for change in changes.dropFirst() { folded.apply(change) }
+                    state = folded
+                }
+                try db.execute(
+                    sql: "UPDATE record_state SET scope = ?, state = ? WHERE record_type = ? AND record_id = ?",
+                    arguments: [state.scope.rawValue, try JSON.text(state), type, id])
+            }
         }
         return migrator
     }

@@ -179,7 +179,7 @@ public enum Admission {
         if let existing = context.existing, existing.scope != change.scope {
             return Rejection(.scopeMismatch, "\(type.rawValue)/\(change.recordID) lies in \(existing.scope); a change cannot place it in \(change.scope).", field: "scope")
         }
-        if RuleBook.immutableTypes.contains(type), let existing = context.existing, !existing.changes.contains(change.id) {
+        if RuleBook.immutableTypes.contains(type), let existing = context.existing, !existing.context.covers(change.id) {
             return Rejection(.immutableRecord, "\(type.rawValue)/\(change.recordID) already exists and is never changed; record a new entry instead.", field: "record")
         }
         for field in change.fields.keys.sorted() {

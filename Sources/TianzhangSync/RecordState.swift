@@ -13,44 +13,151 @@ public struct FieldWrite: Hashable, Sendable, Codable {
     static func lwwBefore(_ a: FieldWrite, _ b: FieldWrite) -> Bool { (a.hlc, a.id) < (b.hlc, b.id) }
 }
 
-/// The merge state of one field: a multi-value register (the writes nobody has built on yet), the
-/// writes built on (superseded), and for grow-only sets the union of every addition.
+/// A causal context compressed to one number per origin: every change of `origin` with a seq up to
+/// `maxima[origin]` is covered. (The downward closure of a set of change ids, by each origin's order.)
 ///
-/// Merging is set union of writes and of superseded ids, so it is commutative, associative and
-/// idempotent: `heads = writes − superseded` whatever order the changes came in.
-public struct FieldRegister: Hashable, Sendable, Codable {
+/// A write covers, besides itself, every earlier write of its own origin (an origin sees its own
+/// changes) and, through its base, every write up to each named change of that change's origin: the
+/// named change happened after them. So one number per origin replaces the sets of every write and of
+/// every superseded id that version 1 kept forever (decision 012).
+public struct CausalContext: Hashable, Sendable {
+    public private(set) var maxima: [ReplicaID: UInt64] = [:]
+
+    public init() {}
+    public init(_ ids: some Sequence<ChangeID>) { for id in ids { insert(id) } }
+
+    public func covers(_ id: ChangeID) -> Bool { (maxima[id.origin] ?? 0) >= id.seq }
+    public mutating func insert(_ id: ChangeID) {
+        if (maxima[id.origin] ?? 0) < id.seq { maxima[id.origin] = id.seq }
+    }
+    public mutating func formUnion(_ other: CausalContext) {
+        for (origin, seq) in other.maxima where (maxima[origin] ?? 0) < seq { maxima[origin] = seq }
+    }
+    public var isEmpty: Bool { maxima.isEmpty }
+}
+
+extension CausalContext: Codable {
+    /// Stored as `{"<origin>": <seq>, …}`.
+    public init(from decoder: any Decoder) throws {
+        let object = try decoder.singleValueContainer().decode([String: UInt64].self)
+        for (origin, seq) in object { maxima[try ReplicaID(origin)] = seq }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(Dictionary(uniqueKeysWithValues: maxima.map { ($0.key.rawValue, $0.value) }))
+    }
+}
+
+/// Per origin, the seqs of its last two writes to a field (the two greatest of the set folded, so
+/// joining is a union).
+public struct LastWrites: Hashable, Sendable {
+    public private(set) var seqs: [ReplicaID: [UInt64]] = [:]
+
+    public init() {}
+    public init(_ ids: some Sequence<ChangeID>) { for id in ids { insert(id) } }
+
+    public func contains(_ id: ChangeID) -> Bool { seqs[id.origin]?.contains(id.seq) == true }
+    public var isEmpty: Bool { seqs.isEmpty }
+
+    public mutating func insert(_ id: ChangeID) {
+        var kept = seqs[id.origin] ?? []
+        guard !kept.contains(id.seq) else { return }
+        kept.append(id.seq)
+        seqs[id.origin] = Array(kept.sorted(by: >).prefix(2))
+    }
+
+    public func union(_ other: LastWrites) -> LastWrites {
+        var result = self
+        for (origin, theirs) in other.seqs { for seq in theirs { result.insert(ChangeID(origin: origin, seq: seq)) } }
+        return result
+    }
+}
+
+extension LastWrites: Codable {
+    /// Stored as `{"<origin>": [<last>, <previous>], …}`.
+    public init(from decoder: any Decoder) throws {
+        for (origin, list) in try decoder.singleValueContainer().decode([String: [UInt64]].self) {
+            let replica = try ReplicaID(origin)
+            for seq in list { insert(ChangeID(origin: replica, seq: seq)) }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(Dictionary(uniqueKeysWithValues: seqs.map { ($0.key.rawValue, $0.value) }))
+    }
+}
+
+/// The merge state of one field: a multi-value register (the writes nobody has built on yet, `heads`),
+/// the causal context of every write folded in (`context`), and for grow-only sets the union of every
+/// addition.
+///
+/// Folding a write is the join of the state with the write's own state — the write as the only head,
+/// under its context (itself and its base, closed per origin). The join keeps a head that both sides
+/// keep, or that one side has and the other's context does not cover (the dot-store join of delta-state
+/// CRDTs), so it is commutative, associative and idempotent, and the state's size depends on how many
+/// writes are concurrent now, not on how many were ever made.
+public struct FieldRegister: Hashable, Sendable {
+    /// The current writes, in change-id order.
     public var heads: [FieldWrite] = []
-    public var superseded: Set<ChangeID> = []
-    /// Every write ever applied to this field (ids only).
-    public var writes: Set<ChangeID> = []
+    /// What the folded writes cover.
+    public var context = CausalContext()
+    /// Per origin, the seqs of its last two writes to this field folded here: which ids in a head's base
+    /// are writes of this field (a head whose base names two or more of them resolved a conflict). Two,
+    /// because the head is itself its origin's last write.
+    public var writers = LastWrites()
     /// For grow-only sets: the sorted union of all additions.
     public var elements: [JSONValue] = []
 
     public init() {}
 
+    /// The context a write brings: itself and its base.
+    static func context(of id: ChangeID, base: [ChangeID]) -> CausalContext {
+        var context = CausalContext(base)
+        context.insert(id)
+        return context
+    }
+
     mutating func apply(_ write: FieldWrite) {
-        superseded.formUnion(write.base)
-        if !writes.contains(write.id) {
-            writes.insert(write.id)
-            if !superseded.contains(write.id) { heads.append(write) }
+        let brought = Self.context(of: write.id, base: write.base)
+        let fresh = !context.covers(write.id)
+        heads.removeAll { $0.id != write.id && brought.covers($0.id) }
+        if fresh {
+            heads.append(write)
+            heads.sort { $0.id < $1.id }
         }
-        heads.removeAll { superseded.contains($0.id) }
-        heads.sort { $0.id < $1.id }
+        context.formUnion(brought)
+        writers.insert(write.id)
     }
 
     /// A deliberately wrong merge, for proving that the simulation catches one: the write that arrives
     /// last wins, whatever its clock or base.
     mutating func applyByArrival(_ write: FieldWrite) {
-        writes.insert(write.id)
+        context.insert(write.id)
+        writers.insert(write.id)
         heads = [write]
     }
 
     mutating func add(_ values: [JSONValue], id: ChangeID, base: [ChangeID]) {
-        superseded.formUnion(base)
-        writes.insert(id)
+        // A grow-only set needs no context: union is idempotent, whatever order additions arrive in.
         let known = Set(elements)
         let fresh = Set(values).subtracting(known)
         if !fresh.isEmpty { elements = (elements + fresh).sorted() }
+    }
+
+    /// The join of two registers of the same field.
+    func joined(with other: FieldRegister) -> FieldRegister {
+        var result = FieldRegister()
+        let mine = Set(heads.map(\.id)), theirs = Set(other.heads.map(\.id))
+        var kept = heads.filter { theirs.contains($0.id) || !other.context.covers($0.id) }
+        kept += other.heads.filter { !mine.contains($0.id) && !context.covers($0.id) }
+        result.heads = kept.sorted { $0.id < $1.id }
+        result.context = context
+        result.context.formUnion(other.context)
+        result.writers = writers.union(other.writers)
+        result.elements = Array(Set(elements).union(other.elements)).sorted()
+        return result
     }
 
     /// The value the rule picks, and the writes that lost to it.
@@ -89,10 +196,51 @@ public struct FieldRegister: Hashable, Sendable, Codable {
         return (winner?.0, winner?.0.value, incompatible ? .incompatibleDecisions : nil)
     }
 
-    /// Whether the head is a resolution: it built on two or more writes of this field.
-    func resolution() -> FieldWrite? {
+    /// The head, when it is the only one and its base names two or more writes of this field (each the
+    /// last write of its origin to the field folded here): a resolution, and the writes it replaced.
+    func resolution() -> (write: FieldWrite, replaced: [ChangeID])? {
         guard heads.count == 1, let head = heads.first else { return nil }
-        return head.base.filter { writes.contains($0) }.count >= 2 ? head : nil
+        let named = head.base.filter { writers.contains($0) }
+        return named.count >= 2 ? (head, Array(Set(named)).sorted()) : nil
+    }
+}
+
+extension FieldRegister: Codable {
+    /// The context the heads alone bring.
+    var derivedContext: CausalContext {
+        var result = CausalContext()
+        for head in heads { result.formUnion(Self.context(of: head.id, base: head.base)) }
+        return result
+    }
+
+    /// The last writes the heads alone make.
+    var derivedWriters: LastWrites { LastWrites(heads.map(\.id)) }
+
+    private enum Key: String, CodingKey { case heads, context, writers, elements, superseded, writes }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        heads = try c.decodeIfPresent([FieldWrite].self, forKey: .heads) ?? []
+        elements = try c.decodeIfPresent([JSONValue].self, forKey: .elements) ?? []
+        if let writes = try c.decodeIfPresent(Set<ChangeID>.self, forKey: .writes) {
+            // A version 1 register (every write and every superseded id): its context is their closure.
+            let superseded = try c.decodeIfPresent(Set<ChangeID>.self, forKey: .superseded) ?? []
+            context = CausalContext(writes.union(superseded))
+            writers = LastWrites(writes)
+        } else {
+            // Absent when they say no more than the heads do (the common case: a field written once, or
+            // each edit built on the one before).
+            context = try c.decodeIfPresent(CausalContext.self, forKey: .context) ?? derivedContext
+            writers = try c.decodeIfPresent(LastWrites.self, forKey: .writers) ?? derivedWriters
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        if !heads.isEmpty { try c.encode(heads, forKey: .heads) }
+        if context != derivedContext { try c.encode(context, forKey: .context) }
+        if writers != derivedWriters { try c.encode(writers, forKey: .writers) }
+        if !elements.isEmpty { try c.encode(elements, forKey: .elements) }
     }
 }
 
@@ -135,12 +283,16 @@ public struct Conflict: Hashable, Sendable, Codable {
     public var resolvableBy: [ActorRole]
 }
 
-/// The merged state of one record: a register per field, plus the set of changes folded in.
-public struct RecordState: Hashable, Sendable, Codable {
+/// The merged state of one record: a register per field, plus the causal context of the changes
+/// folded in.
+public struct RecordState: Hashable, Sendable {
     public var key: RecordKey
     public var registers: [String: FieldRegister]
-    /// Every change folded into this record (for idempotence and re-folding after a rejection).
-    public var changes: Set<ChangeID>
+    /// What the changes folded into this record cover (per origin, the highest seq): a change it covers
+    /// is a repeat, or was made before one folded here by the same origin.
+    public var context: CausalContext
+    /// The least change id folded in: what an edit of a field nobody wrote yet names as its base.
+    public var first: ChangeID
     /// The record's scope: last-writer-wins over the changes' scopes.
     public var scope: DivisionCode
     var scopeStamp: FieldWrite
@@ -151,7 +303,8 @@ public struct RecordState: Hashable, Sendable, Codable {
     public init(first change: Change, key: RecordKey) {
         self.key = key
         registers = [:]
-        changes = []
+        context = CausalContext()
+        first = change.id
         scope = change.scope
         scopeStamp = FieldWrite(id: change.id, hlc: change.hlc, author: change.author, value: .string(change.scope.rawValue), base: [])
         apply(change)
@@ -159,12 +312,14 @@ public struct RecordState: Hashable, Sendable, Codable {
 
     /// Folds a change in. Writes the rules forbid (hub-owned fields or closing from below) are ignored
     /// here as a second line of defence; receivers refuse them first (see `Admission`).
-    /// - Returns: `false` when the change had already been folded in.
+    /// - Returns: `false` when the record's context already covered the change (a repeat: folding it
+    ///   again changed nothing).
     @discardableResult
     public mutating func apply(_ change: Change, fault: MergeFault? = nil) -> Bool {
-        guard !changes.contains(change.id) else { return false }
+        let fresh = !context.covers(change.id)
         if let fault { self.fault = fault }
-        changes.insert(change.id)
+        context.insert(change.id)
+        if change.id < first { first = change.id }
         let stamp = FieldWrite(id: change.id, hlc: change.hlc, author: change.author, value: .string(change.scope.rawValue), base: [])
         if FieldWrite.lwwBefore(scopeStamp, stamp) {
             scopeStamp = stamp
@@ -183,7 +338,7 @@ public struct RecordState: Hashable, Sendable, Codable {
             }
             registers[field] = register
         }
-        return true
+        return fresh
     }
 
     /// The record as a JSON object: the winning value of every field, plus `id`. A case's status value is
@@ -221,33 +376,26 @@ public struct RecordState: Hashable, Sendable, Codable {
             if let resolution = register.resolution() {
                 let kind: ConflictKind = rule == .workflow ? .incompatibleDecisions : rule == .immutable ? .divergentImmutable : .concurrentWrites
                 return Conflict(
-                    id: id, record: key, field: field, kind: kind, rule: rule, status: .resolved, winner: resolution,
-                    others: resolution.base.filter { register.writes.contains($0) }.sorted(), resolvableBy: resolvableBy)
+                    id: id, record: key, field: field, kind: kind, rule: rule, status: .resolved, winner: resolution.write,
+                    others: resolution.replaced, resolvableBy: resolvableBy)
             }
             return nil
         }
     }
 
-    /// The join of two states of the same record (state-based merge): the union of their changes.
-    /// Equal to folding both states' changes together, in any order.
+    /// The join of two states of the same record (state-based merge). Equal to folding both states'
+    /// changes together, in any order.
     public func merged(with other: RecordState) -> RecordState {
         precondition(key == other.key, "merging states of different records")
         var result = self
-        result.changes.formUnion(other.changes)
+        result.context.formUnion(other.context)
+        result.first = min(first, other.first)
         if FieldWrite.lwwBefore(result.scopeStamp, other.scopeStamp) {
             result.scopeStamp = other.scopeStamp
             result.scope = other.scope
         }
         for (field, theirs) in other.registers {
-            var register = result.registers[field] ?? FieldRegister()
-            register.superseded.formUnion(theirs.superseded)
-            let known = Set(register.heads.map(\.id))
-            register.heads += theirs.heads.filter { !known.contains($0.id) }
-            register.writes.formUnion(theirs.writes)
-            register.heads.removeAll { register.superseded.contains($0.id) }
-            register.heads.sort { $0.id < $1.id }
-            register.elements = Array(Set(register.elements).union(theirs.elements)).sorted()
-            result.registers[field] = register
+            result.registers[field] = (registers[field] ?? FieldRegister()).joined(with: theirs)
         }
         return result
     }
@@ -257,5 +405,40 @@ public struct RecordState: Hashable, Sendable, Codable {
         var result = Set<ChangeID>()
         for field in fields { for head in registers[field]?.heads ?? [] { result.insert(head.id) } }
         return result.sorted()
+    }
+}
+
+extension RecordState: Codable {
+    private enum Key: String, CodingKey { case key, registers, context, first, scope, scopeStamp, fault, changes }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        key = try c.decode(RecordKey.self, forKey: .key)
+        registers = try c.decode([String: FieldRegister].self, forKey: .registers)
+        scope = try c.decode(DivisionCode.self, forKey: .scope)
+        scopeStamp = try c.decode(FieldWrite.self, forKey: .scopeStamp)
+        fault = try c.decodeIfPresent(MergeFault.self, forKey: .fault)
+        if let changes = try c.decodeIfPresent(Set<ChangeID>.self, forKey: .changes) {
+            // A version 1 state, which listed every change folded in.
+            guard let least = changes.min() else {
+                throw DecodingError.dataCorruptedError(forKey: .changes, in: c, debugDescription: "A record state folds at least one change.")
+            }
+            context = CausalContext(changes)
+            first = least
+        } else {
+            context = try c.decode(CausalContext.self, forKey: .context)
+            first = try c.decode(ChangeID.self, forKey: .first)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(key, forKey: .key)
+        try c.encode(registers, forKey: .registers)
+        try c.encode(context, forKey: .context)
+        try c.encode(first, forKey: .first)
+        try c.encode(scope, forKey: .scope)
+        try c.encode(scopeStamp, forKey: .scopeStamp)
+        try c.encodeIfPresent(fault, forKey: .fault)
     }
 }

@@ -138,7 +138,7 @@ public struct SyncEngine: Sendable {
         var base = existing?.heads(of: draft.fields.keys) ?? []
         // An edit of a field nobody wrote yet still builds on the record: its base names one of the
         // record's changes, so no receiver mistakes it for a creation.
-        if base.isEmpty, let existing, let any = existing.changes.min() { base = [any] }
+        if base.isEmpty, let existing { base = [existing.first] }
         var clock = meta.clock
         // Stamped in the county's time, never past it plus the allowed drift (SPEC §2.4).
         let countyNow = meta.countyTime(physicalNow)

@@ -3,8 +3,8 @@ import TianzhangSync
 
 /// An oracle for the simulation's final check, written from Protocol/CONFLICTS.md and not from the
 /// merge code: it never uses `RecordState` or `FieldRegister`. From the whole set of changes the hub
-/// accepted it recomputes, per record and field, which writes are heads (written, and named in no base
-/// of a change touching the field) and which value the field's rule picks. A merge that is wrong the
+/// accepted it recomputes, per record and field, which writes are heads (written, and covered by no other
+/// write of the field, SPEC §2.5) and which value the field's rule picks. A merge that is wrong the
 /// same way in every order and at every replica (so every digest agrees) still disagrees with it.
 struct MergeOracle {
     struct Write {
@@ -12,6 +12,14 @@ struct MergeOracle {
         var wall: Int64
         var counter: UInt32
         var value: JSONValue
+    }
+
+    /// SPEC §2.5: `x` covers `w` — `w` is an earlier change of `x`'s origin, or `x`'s base names a change
+    /// of `w`'s origin at or after `w`'s seq.
+    static func covers(_ x: Change, _ w: Change) -> Bool {
+        if x.id == w.id { return false }
+        if x.id.origin == w.id.origin && x.id.seq > w.id.seq { return true }
+        return x.base.contains { $0.origin == w.id.origin && $0.seq >= w.id.seq }
     }
 
     /// CONFLICTS.md: later `(hlc, origin, seq)` is "after".
@@ -46,9 +54,10 @@ struct MergeOracle {
                     fields[field] = .array(union.sorted { $0.canonicalText < $1.canonicalText })
                     continue
                 }
-                let superseded = Set(touching.flatMap(\.base))
-                let heads: [Write] = touching.compactMap { change in
-                    guard case .set(let value) = change.fields[field], !superseded.contains(change.id) else { return nil }
+                // SPEC §2.5: a write is a head unless another write of the field covers it.
+                let writes = touching.filter { if case .set = $0.fields[field] { true } else { false } }
+                let heads: [Write] = writes.compactMap { change in
+                    guard case .set(let value) = change.fields[field], !writes.contains(where: { covers($0, change) }) else { return nil }
                     return Write(id: change.id, wall: change.hlc.wall, counter: change.hlc.counter, value: value)
                 }
                 guard !heads.isEmpty else { continue }

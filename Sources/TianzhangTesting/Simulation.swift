@@ -481,9 +481,10 @@ public final class Simulation: @unchecked Sendable {
             mine[key].map { StateDigest.of([$0]) } != hub[key].map { StateDigest.of([$0]) }
         }
         return differing.prefix(3).map { key in
-            let own = mine[key].map { Set($0.changes).count } ?? 0, county = hub[key].map { Set($0.changes).count } ?? 0
-            let missing = (hub[key].map { Set($0.changes) } ?? []).subtracting(mine[key].map { Set($0.changes) } ?? [])
-            return "\(key): \(own) changes here, \(county) at the hub, missing \(missing.sorted().prefix(4).map(\.description))"
+            func held(_ replica: ReplicaID) -> Set<ChangeID> { Set(contents(replica).log.map(\.change).filter { $0.key == key }.map(\.id)) }
+            let own = held(id), county = held(hubID)
+            let missing = county.subtracting(own)
+            return "\(key): \(own.count) changes here, \(county.count) at the hub, missing \(missing.sorted().prefix(4).map(\.description))"
         }.joined(separator: "; ")
     }
 
@@ -559,7 +560,17 @@ public final class Simulation: @unchecked Sendable {
                     return false
                 }
                 let touching = recordChanges.filter { $0.fields[field] != nil }
-                let heads = writes.filter { write in !touching.contains { $0.base.contains(write.id) } }
+                // SPEC §2.5: a write is a head unless another write of the field covers it. Version 1 asked
+                // only whether a base named it; where the two differ (a change delivered after a later one
+                // of its origin that some write built on) is counted, and printed with SIM_DEBUG.
+                let heads = writes.filter { write in !writes.contains { MergeOracle.covers($0, write) } }
+                let named = writes.filter { write in !touching.contains { $0.base.contains(write.id) } }
+                for lost in named where !heads.contains(where: { $0.id == lost.id }) {
+                    let by = writes.first { MergeOracle.covers($0, lost) }!
+                    let how = by.id.origin == lost.id.origin ? "its own origin's later write" : "a base naming a later change of its origin"
+                    counters["superseded by causal order, named in no base", default: 0] += 1
+                    if ProcessInfo.processInfo.environment["SIM_DEBUG"] != nil { print("\(key)/\(field): \(lost.id) covered by \(by.id), base \(by.base) (\(how))") }
+                }
                 func value(_ change: Change) -> JSONValue { if case .set(let v) = change.fields[field] { v } else { .null } }
                 if rule == .workflow {
                     let values = heads.compactMap { WorkflowValue(value($0)) }

@@ -90,6 +90,8 @@ struct GoldenVectorTests {
         let expect = try #require(vector["expect"])
         for ordering in Vectors.orderings(changes) {
             let state = Vectors.fold(ordering)
+            var counted = RecordState(first: ordering[0], key: ordering[0].key!)
+            let folded = 1 + ordering.dropFirst().filter { counted.apply($0) }.count
             for (field, value) in expect["fields"]?.objectValue ?? [:] {
                 #expect(state.materialized[field] == value, "\(file): \(field) in order \(ordering.map(\.id.description))")
             }
@@ -100,7 +102,29 @@ struct GoldenVectorTests {
                 ])
             }
             #expect(conflicts == expect["conflicts"]?.arrayValue ?? [], "\(file) in order \(ordering.map(\.id.description))")
-            if let count = expect["changeCount"]?.numberValue { #expect(state.changes.count == Int(count)) }
+            if let count = expect["changeCount"]?.numberValue { #expect(folded == Int(count)) }
+        }
+    }
+
+    @Test("the state digest vector (Protocol/vectors/digest, computed by Protocol/tools/state_digest.py): same records, conflicts and digest")
+    func digestVector() throws {
+        let vector = try Vectors.load("digest", "state-digest.json")
+        let cases = try #require(vector["cases"]?.arrayValue)
+        #expect(cases.count >= 3)
+        for item in cases {
+            let name = item["name"]?.stringValue ?? "?"
+            let changes = try Vectors.changes(item["changes"])
+            let byRecord = Dictionary(grouping: changes, by: { $0.key! })
+            let states = byRecord.values.map { Vectors.fold($0) }.sorted { $0.key < $1.key }
+            let records = item["records"]?.arrayValue ?? []
+            let byKey = Dictionary(uniqueKeysWithValues: records.compactMap { record in record["key"]?.stringValue.map { ($0, record) } })
+            #expect(Set(states.map(\.key.description)) == Set(byKey.keys), "\(name)")
+            for state in states {
+                let record = byKey[state.key.description] ?? .null
+                #expect(state.materialized == record["materialized"], "\(name) \(state.key)")
+                #expect(JSONValue(encoding: state.conflicts) == record["conflicts"], "\(name) \(state.key)")
+            }
+            #expect(StateDigest.of(states) == item["digest"]?.stringValue, "\(name)")
         }
     }
 

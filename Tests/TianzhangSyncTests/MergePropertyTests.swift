@@ -14,7 +14,34 @@ enum History {
     /// The library's generator draws the shape; `make` turns it into changes.
     static let generator = Gen.int(in: 0...Int(Int32.max)).array(of: 1...14)
 
+    /// Honest histories: each origin writes from its own view (its own changes and what it heard from
+    /// others, always whole views, so every view is causally closed), and a write's base is the heads of
+    /// its field in that view, as `SyncEngine.record` does.
     static func make(_ draws: [Int]) -> [Change] {
+        var rng = SplitMix64(seed: UInt64(bitPattern: Int64(draws.reduce(17) { $0 &* 31 &+ $1 })))
+        var changes: [Change] = []
+        var seqs: [ReplicaID: UInt64] = [:]
+        var known: [ReplicaID: Set<Int>] = [:]
+        for draw in draws {
+            let origin = origins[draw % origins.count]
+            if rng.chance(0.5) {
+                let other = origins[Int(rng.next() % UInt64(origins.count))]
+                known[origin, default: []].formUnion(known[other] ?? [])
+            }
+            let view = fold((known[origin] ?? []).sorted().map { changes[$0] })
+            seqs[origin, default: 0] += 1
+            let field = fields[(draw / 7) % fields.count]
+            var base = view?.heads(of: [field]) ?? []
+            if base.isEmpty, let view { base = [view.first] }
+            changes.append(change(origin: origin, seq: seqs[origin]!, field: field, draw: draw, base: base, rng: &rng))
+            known[origin, default: []].insert(changes.count - 1)
+        }
+        return changes
+    }
+
+    /// Arbitrary histories: each write builds on a random subset of earlier writes, which no honest
+    /// writer does (it may name a write it could not have seen as current).
+    static func makeArbitrary(_ draws: [Int]) -> [Change] {
         var rng = SplitMix64(seed: UInt64(bitPattern: Int64(draws.reduce(17) { $0 &* 31 &+ $1 })))
         var changes: [Change] = []
         var seqs: [ReplicaID: UInt64] = [:]
@@ -23,20 +50,24 @@ enum History {
             seqs[origin, default: 0] += 1
             let field = fields[(draw / 7) % fields.count]
             let base = changes.filter { _ in rng.chance(0.4) }.map(\.id)
-            let operation: FieldOperation
-            switch field {
-            case "assignees": operation = .add([.string("officer-\(draw % 3)")])
-            case "status":
-                let status = statuses[(draw / 3) % statuses.count]
-                operation = .set(WorkflowValue(status: status, round: 1 + (draw / 11) % 2).json)
-            default: operation = .set(.string("v\(draw % 4)"))
-            }
-            let hlc = HLC(wall: 1_000_000 + Int64(rng.next() % 5_000), counter: UInt32(rng.next() % 3))
-            changes.append(Change(
-                id: ChangeID(origin: origin, seq: seqs[origin]!), recordType: .enforcementCase, recordID: "CASE1", scope: scope,
-                hlc: hlc, author: "a", base: base, fields: [field: operation]))
+            changes.append(change(origin: origin, seq: seqs[origin]!, field: field, draw: draw, base: base, rng: &rng))
         }
         return changes
+    }
+
+    static func change(origin: ReplicaID, seq: UInt64, field: String, draw: Int, base: [ChangeID], rng: inout SplitMix64) -> Change {
+        let operation: FieldOperation
+        switch field {
+        case "assignees": operation = .add([.string("officer-\(draw % 3)")])
+        case "status":
+            let status = statuses[(draw / 3) % statuses.count]
+            operation = .set(WorkflowValue(status: status, round: 1 + (draw / 11) % 2).json)
+        default: operation = .set(.string("v\(draw % 4)"))
+        }
+        let hlc = HLC(wall: 1_000_000 + Int64(rng.next() % 5_000), counter: UInt32(rng.next() % 3))
+        return Change(
+            id: ChangeID(origin: origin, seq: seq), recordType: .enforcementCase, recordID: "CASE1", scope: scope,
+            hlc: hlc, author: "a", base: base, fields: [field: operation])
     }
 
     static func fold(_ changes: [Change]) -> RecordState? {
@@ -60,6 +91,42 @@ struct MergePropertyTests {
             #expect(a.conflicts == b.conflicts)
             #expect(StateDigest.of([a]) == StateDigest.of([b]))
         }
+    }
+
+    @Test("with arbitrary bases too, every order gives the same values and the same open conflicts")
+    func arbitraryBasesStillConverge() {
+        var rng = Xoshiro(seed: (0x5A, 0x11, 0x0F, 0x3D))
+        for _ in 0..<500 {
+            let changes = History.makeArbitrary(History.generator.run(using: &rng))
+            let a = History.fold(changes)!, b = History.fold(changes.shuffled(using: &rng))!
+            #expect(a.materialized == b.materialized)
+            #expect(a.conflicts.filter { $0.status == .open } == b.conflicts.filter { $0.status == .open })
+            #expect(a.registers.mapValues(\.heads) == b.registers.mapValues(\.heads))
+        }
+    }
+
+    @Test("one field edited 10,000 times keeps a state no larger than after its first edits")
+    func stateStaysBounded() throws {
+        let origins = History.origins
+        var changes: [Change] = []
+        var state: RecordState?
+        var sizes: [Int: Int] = [:]
+        for index in 0..<10_000 {
+            // Two writers take turns, and now and then write at once (a conflict that the next edit resolves).
+            let origin = origins[index % 2]
+            let base = state.map { $0.heads(of: ["summary"]) } ?? []
+            let change = Change(
+                id: ChangeID(origin: origin, seq: UInt64(index / 2 + 1)), recordType: .enforcementCase, recordID: "CASE1",
+                scope: History.scope, hlc: HLC(wall: 1_000_000 + Int64(index)), author: "a",
+                base: index % 10 == 3 ? changes.dropLast().last.map { [$0.id] } ?? base : base,
+                fields: ["summary": .set(.string("edit \(index % 7)"))])
+            changes.append(change)
+            if var current = state { current.apply(change); state = current } else { state = RecordState(first: change, key: RecordKey(.enforcementCase, "CASE1")) }
+            if [1, 2, 10, 100, 1_000, 10_000].contains(index + 1) { sizes[index + 1] = try StoredJSON.text(state!).utf8.count }
+        }
+        let after2 = try #require(sizes[2]), after10k = try #require(sizes[10_000])
+        #expect(after10k <= 2 * after2, "state \(sizes.sorted { $0.key < $1.key })")
+        #expect(state!.registers["summary"]!.heads.count <= 2)
     }
 
     @Test("joining states groups any way (associativity) and agrees with folding")
