@@ -233,7 +233,9 @@ extension Change: Codable {
         scope = try c.decode(DivisionCode.self, forKey: Key("scope"))
         hlc = try c.decode(HLC.self, forKey: Key("hlc"))
         author = try c.decode(String.self, forKey: Key("author"))
-        base = try c.decodeIfPresent([ChangeID].self, forKey: Key("base")) ?? []
+        // In change-id order, as it is encoded (and signed): the merge keeps it with each write, so two
+        // receivers of the same change in different orders hold the same state.
+        base = (try c.decodeIfPresent([ChangeID].self, forKey: Key("base")) ?? []).sorted()
         fields = try c.decode([String: FieldOperation].self, forKey: Key("ops"))
         signature = try c.decodeIfPresent(String.self, forKey: Key("sig"))
         var extra: [String: JSONValue] = [:]

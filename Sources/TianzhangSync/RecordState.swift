@@ -89,6 +89,96 @@ extension LastWrites: Codable {
     }
 }
 
+/// A set of integers as sorted, disjoint, non-touching closed runs: `[[1, 5000], [5002, 9000]]`.
+public struct IntegerRuns: Hashable, Sendable {
+    public private(set) var runs: [ClosedRange<Int64>] = []
+
+    public init() {}
+    public var isEmpty: Bool { runs.isEmpty }
+    public var values: [Int64] { runs.flatMap { Array($0) } }
+
+    /// The integer a JSON value stands for, when it is one a `Double` holds exactly.
+    static func integer(_ value: JSONValue) -> Int64? {
+        guard case .number(let number) = value, number.rounded() == number, abs(number) <= 9_007_199_254_740_992 else { return nil }
+        return Int64(number)
+    }
+
+    public func contains(_ value: Int64) -> Bool {
+        var low = 0, high = runs.count
+        while low < high {
+            let mid = (low + high) / 2
+            if runs[mid].upperBound < value { low = mid + 1 } else { high = mid }
+        }
+        return low < runs.count && runs[low].contains(value)
+    }
+
+    public mutating func insert(_ value: Int64) {
+        // The first run that ends at or after value - 1 (it may touch or hold value).
+        var low = 0, high = runs.count
+        while low < high {
+            let mid = (low + high) / 2
+            if runs[mid].upperBound < value - 1 { low = mid + 1 } else { high = mid }
+        }
+        if low == runs.count {
+            runs.append(value...value)
+            return
+        }
+        let run = runs[low]
+        if run.contains(value) { return }
+        if value == run.upperBound + 1 {
+            runs[low] = run.lowerBound...value
+            if low + 1 < runs.count, runs[low + 1].lowerBound == value + 1 {
+                runs[low] = run.lowerBound...runs[low + 1].upperBound
+                runs.remove(at: low + 1)
+            }
+        } else if value == run.lowerBound - 1 {
+            runs[low] = value...run.upperBound
+        } else {
+            runs.insert(value...value, at: low)
+        }
+    }
+
+    public func union(_ other: IntegerRuns) -> IntegerRuns {
+        var result = self
+        for run in other.runs {
+            // Runs are few; inserting the ends and filling between keeps the code simple.
+            if run.count <= 64 { for value in run { result.insert(value) } } else { result.insertRun(run) }
+        }
+        return result
+    }
+
+    mutating func insertRun(_ run: ClosedRange<Int64>) {
+        var merged = run
+        var kept: [ClosedRange<Int64>] = []
+        for existing in runs {
+            if existing.upperBound + 1 < merged.lowerBound || merged.upperBound + 1 < existing.lowerBound {
+                kept.append(existing)
+            } else {
+                merged = min(existing.lowerBound, merged.lowerBound)...max(existing.upperBound, merged.upperBound)
+            }
+        }
+        kept.append(merged)
+        runs = kept.sorted { $0.lowerBound < $1.lowerBound }
+    }
+}
+
+extension IntegerRuns: Codable {
+    /// Stored as `[[first, last], …]`.
+    public init(from decoder: any Decoder) throws {
+        for pair in try decoder.singleValueContainer().decode([[Int64]].self) {
+            guard pair.count == 2, pair[0] <= pair[1] else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "A run is [first, last]."))
+            }
+            insertRun(pair[0]...pair[1])
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(runs.map { [$0.lowerBound, $0.upperBound] })
+    }
+}
+
 /// The merge state of one field: a multi-value register (the writes nobody has built on yet, `heads`),
 /// the causal context of every write folded in (`context`), and for grow-only sets the union of every
 /// addition.
@@ -107,8 +197,16 @@ public struct FieldRegister: Hashable, Sendable {
     /// are writes of this field (a head whose base names two or more of them resolved a conflict). Two,
     /// because the head is itself its origin's last write.
     public var writers = LastWrites()
+    /// For grow-only sets: the integers added, as runs (a receipt's accepted seqs are mostly one run),
+    /// and every other element added, sorted.
+    public private(set) var integers = IntegerRuns()
+    public private(set) var others: [JSONValue] = []
+
     /// For grow-only sets: the sorted union of all additions.
-    public var elements: [JSONValue] = []
+    public var elements: [JSONValue] {
+        guard !integers.isEmpty else { return others }
+        return (integers.values.map { JSONValue.number(Double($0)) } + others).sorted()
+    }
 
     public init() {}
 
@@ -139,11 +237,14 @@ public struct FieldRegister: Hashable, Sendable {
         heads = [write]
     }
 
-    mutating func add(_ values: [JSONValue], id: ChangeID, base: [ChangeID]) {
+    mutating func add(_ values: [JSONValue], id: ChangeID?, base: [ChangeID]) {
         // A grow-only set needs no context: union is idempotent, whatever order additions arrive in.
-        let known = Set(elements)
-        let fresh = Set(values).subtracting(known)
-        if !fresh.isEmpty { elements = (elements + fresh).sorted() }
+        var fresh: Set<JSONValue> = []
+        for value in values {
+            if let integer = IntegerRuns.integer(value) { integers.insert(integer) } else { fresh.insert(value) }
+        }
+        fresh.subtract(others)
+        if !fresh.isEmpty { others = (others + fresh).sorted() }
     }
 
     /// The join of two registers of the same field.
@@ -156,7 +257,8 @@ public struct FieldRegister: Hashable, Sendable {
         result.context = context
         result.context.formUnion(other.context)
         result.writers = writers.union(other.writers)
-        result.elements = Array(Set(elements).union(other.elements)).sorted()
+        result.integers = integers.union(other.integers)
+        result.others = Array(Set(others).union(other.others)).sorted()
         return result
     }
 
@@ -216,12 +318,14 @@ extension FieldRegister: Codable {
     /// The last writes the heads alone make.
     var derivedWriters: LastWrites { LastWrites(heads.map(\.id)) }
 
-    private enum Key: String, CodingKey { case heads, context, writers, elements, superseded, writes }
+    private enum Key: String, CodingKey { case heads, context, writers, elements, integers, superseded, writes }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
         heads = try c.decodeIfPresent([FieldWrite].self, forKey: .heads) ?? []
-        elements = try c.decodeIfPresent([JSONValue].self, forKey: .elements) ?? []
+        let listed = try c.decodeIfPresent([JSONValue].self, forKey: .elements) ?? []
+        if !listed.isEmpty { add(listed, id: nil, base: []) }
+        if let runs = try c.decodeIfPresent(IntegerRuns.self, forKey: .integers) { integers = integers.union(runs) }
         if let writes = try c.decodeIfPresent(Set<ChangeID>.self, forKey: .writes) {
             // A version 1 register (every write and every superseded id): its context is their closure.
             let superseded = try c.decodeIfPresent(Set<ChangeID>.self, forKey: .superseded) ?? []
@@ -240,7 +344,8 @@ extension FieldRegister: Codable {
         if !heads.isEmpty { try c.encode(heads, forKey: .heads) }
         if context != derivedContext { try c.encode(context, forKey: .context) }
         if writers != derivedWriters { try c.encode(writers, forKey: .writers) }
-        if !elements.isEmpty { try c.encode(elements, forKey: .elements) }
+        if !others.isEmpty { try c.encode(others, forKey: .elements) }
+        if !integers.isEmpty { try c.encode(integers, forKey: .integers) }
     }
 }
 
@@ -345,17 +450,20 @@ public struct RecordState: Hashable, Sendable {
     /// flattened into `status`, `round` and `decision`.
     public var materialized: JSONValue {
         var object: [String: JSONValue] = [:]
+        var flattened: [String: JSONValue] = [:]
         for (field, register) in registers {
             let rule = RuleBook.rule(for: key.type, field: field)
             guard let value = register.resolve(rule, fault: fault).value else { continue }
             if rule == .workflow, let workflow = WorkflowValue(value) {
-                object["status"] = .string(workflow.status.rawValue)
-                object["round"] = .number(Double(workflow.round))
-                object["decision"] = workflow.decision.map { .string($0.rawValue) } ?? .null
+                flattened["status"] = .string(workflow.status.rawValue)
+                flattened["round"] = .number(Double(workflow.round))
+                flattened["decision"] = workflow.decision.map { .string($0.rawValue) } ?? .null
             } else {
                 object[field] = value
             }
         }
+        // The status's members win over fields of the same names, whatever the dictionary's order.
+        object.merge(flattened) { _, status in status }
         object["id"] = .string(key.id)
         return .object(object)
     }

@@ -599,7 +599,9 @@ public struct SyncEngine: Sendable {
             _ = try tx.appendLog(change, delivery: own ? (fromHub ? .atCounty : .forwarded) : .received, rejection: nil)
             try fold(change, into: try tx.recordState(key), key: key, tx)
             summary.applied += 1
-            if key.type == .receipt {
+            // Only the county writes receipts (a relay's own "receipt" is folded as nothing, and acted on
+            // as nothing: it must not mark its patrols' changes delivered or refused).
+            if key.type == .receipt && change.origin.kind == .hub {
                 receipts.states[key] = nil
                 let outcome = try processReceipt(change, tx)
                 summary.confirmedAtCounty += outcome.confirmed

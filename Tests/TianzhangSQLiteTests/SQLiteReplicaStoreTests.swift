@@ -194,7 +194,7 @@ struct SQLiteReplicaStoreTests {
     func migrationsRunOnce() throws {
         // Given a new store
         let path = try temporaryPath()
-        let expected = ["v1-records", "v2-sync", "v3-enrolment", "v4-deadline-indexes", "v5-attachment-per-record", "v6-signing-keys"]
+        let expected = ["v1-records", "v2-sync", "v3-enrolment", "v4-deadline-indexes", "v5-attachment-per-record", "v6-signing-keys", "v7-bounded-merge-state"]
         #expect(SQLiteReplicaStore.migrations == expected)
         do {
             let store = try SQLiteReplicaStore(path: path)

@@ -1,3 +1,4 @@
+import Foundation
 import PropertyBased
 import Testing
 import TianzhangDomain
@@ -127,6 +128,45 @@ struct MergePropertyTests {
         let after2 = try #require(sizes[2]), after10k = try #require(sizes[10_000])
         #expect(after10k <= 2 * after2, "state \(sizes.sorted { $0.key < $1.key })")
         #expect(state!.registers["summary"]!.heads.count <= 2)
+    }
+
+    @Test("a base sent out of order is kept in change-id order, and a field named like a status member never hides the status")
+    func receivedFormIsCanonical() throws {
+        let text = """
+            {"origin":"node:371312001","seq":2,"type":"case","record":"CASE1","scope":"371312001201","hlc":"1000-0","author":"a",
+             "base":["patrol:p1/1","node:371312004/1","hub:371312/1"],"ops":{"summary":{"set":"x"},"round":{"set":9},"decision":{"set":"nope"}}}
+            """
+        let change = try JSONDecoder().decode(Change.self, from: Data(text.utf8))
+        #expect(change.base == change.base.sorted())
+        let status = Change(
+            id: ChangeID(origin: History.origins[0], seq: 1), recordType: .enforcementCase, recordID: "CASE1", scope: History.scope,
+            hlc: HLC(wall: 900), author: "a", fields: ["status": .set(WorkflowValue(status: .confirmed, round: 1).json)])
+        for order in [[status, change], [change, status]] {
+            let state = History.fold(order)!
+            #expect(state.registers["summary"]?.heads.first?.base == change.base)
+            #expect(state.materialized["round"] == .number(1) && state.materialized["decision"] == "confirmed")
+        }
+    }
+
+    @Test("integer runs hold the same set as a Set, in any order of inserts and unions, as disjoint runs")
+    func integerRunsAreASet() {
+        var rng = Xoshiro(seed: (0x12, 0x34, 0x56, 0x78))
+        for _ in 0..<300 {
+            let count = Int.random(in: 0...200, using: &rng)
+            let values = (0..<count).map { _ in Int64.random(in: -5...120, using: &rng) }
+            var a = IntegerRuns(), b = IntegerRuns()
+            for value in values { a.insert(value) }
+            let cut = values.count / 2
+            for value in values[..<cut].shuffled(using: &rng) { b.insert(value) }
+            var c = IntegerRuns()
+            for value in values[cut...] { c.insert(value) }
+            let joined = b.union(c), reversed = c.union(b)
+            let expected = Array(Set(values)).sorted()
+            #expect(a.values == expected && joined.values == expected && reversed.values == expected)
+            #expect(a == joined && joined == reversed)
+            for (x, y) in zip(a.runs, a.runs.dropFirst()) { #expect(x.upperBound + 1 < y.lowerBound) }
+            #expect((-6...121).allSatisfy { a.contains(Int64($0)) == Set(values).contains(Int64($0)) })
+        }
     }
 
     @Test("joining states groups any way (associativity) and agrees with folding")

@@ -29,6 +29,31 @@ struct SyncEngineTests {
         #expect(try world.patrol.read { try $0.logEntry(change.id)?.delivery } == .atCounty)
     }
 
+    @Test("a relay cannot forge the county's receipts: a receipt its node wrote marks the patrol's change neither refused nor delivered")
+    func relayCannotForgeReceipts() throws {
+        let world = try Trio()
+        let change = try world.patrol.write { try world.engine.record(world.checkIn("CI1", village: world.v201), physicalNow: world.now, in: $0) }
+        #expect(try world.patrolPushesToNode().accepted == 1)
+        // The node, hostile, serves its patrol receipts it wrote itself under the county's record ids.
+        let note = JSONValue.object(["seq": .number(Double(change.id.seq)), "rejection": JSONValue(encoding: Rejection(.outsideJurisdiction, "forged", field: "scope"))])
+        let forged = [
+            Change(id: ChangeID(origin: world.nodeID, seq: 900), recordType: .receipt, recordID: world.patrolID.rawValue, scope: world.v201,
+                   hlc: HLC(wall: world.now), author: "relay", fields: ["rejected": .add([note]), "accepted": .add([.number(Double(change.id.seq))])]),
+            Change(id: ChangeID(origin: world.nodeID, seq: 901), recordType: .receipt, recordID: "\(world.patrolID.rawValue):\(change.id.seq)", scope: world.v201,
+                   hlc: HLC(wall: world.now), author: "relay", fields: ["origin": .set(.string(world.patrolID.rawValue)), "rejected": .add([note])]),
+        ]
+        let page = PullResponse(server: world.nodeID, changes: forged, next: 2, more: false)
+        let summary = try world.patrol.write { try world.engine.apply(page, from: "node", physicalNow: world.now, in: $0) }
+        #expect(summary.rejectedByCounty.isEmpty && summary.confirmedAtCounty == 0)
+        #expect(try world.patrol.read { try $0.logEntry(change.id)?.delivery } == .forwarded)
+        #expect(try world.patrol.read { try $0.recordState(RecordKey(.checkIn, "CI1")) } != nil, "the check-in stays in the device's state")
+        // The county's own receipt still works: the real path confirms it.
+        try world.nodePushesToHub()
+        try world.pull(world.node, as: world.nodeID, grant: world.township, from: world.hub, named: "hub")
+        try world.pull(world.patrol, as: world.patrolID, grant: world.nodeGrant, from: world.node, named: "node2")
+        #expect(try world.patrol.read { try $0.logEntry(change.id)?.delivery } == .atCounty)
+    }
+
     @Test("a refused change never blocks the ones behind it, is kept with its reason, leaves every state, and can be amended", arguments: StoreKind.allCases)
     func refusedChangeKeptAndAmended(kind: StoreKind) throws {
         let world = try Trio(makeStore: kind.make)
