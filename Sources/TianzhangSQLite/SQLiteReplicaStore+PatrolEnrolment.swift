@@ -23,8 +23,8 @@ extension SQLiteReplicaStore {
     /// The jurisdiction of a patrol's latest live credential, from synced `enrolment` records.
     public func patrolJurisdiction(of replica: ReplicaID) throws -> Jurisdiction? {
         let states = try writer.read { db in
-            try String.fetchAll(db, sql: "SELECT state FROM record_state WHERE record_type = ?", arguments: [RecordType.enrolment.rawValue])
-        }.map { try JSON.decode(RecordState.self, $0) }
+            try DatabaseValue.fetchAll(db, sql: "SELECT state FROM record_state WHERE record_type = ?", arguments: [RecordType.enrolment.rawValue])
+        }.map(StoredState.decode)
         return states
             .compactMap { state in Self.enrolment(of: state).map { (enrolment: $0, issued: state.materialized["issuedAt"]?.numberValue ?? 0) } }
             .filter { $0.enrolment.replica == replica && !$0.enrolment.revoked }
@@ -34,8 +34,8 @@ extension SQLiteReplicaStore {
     /// What this node knows of a patrol's signing keys, from the synced `enrolment` records.
     public func patrolKeys(of replica: ReplicaID) throws -> OriginKeys {
         let states = try writer.read { db in
-            try String.fetchAll(db, sql: "SELECT state FROM record_state WHERE record_type = ?", arguments: [RecordType.enrolment.rawValue])
-        }.map { try JSON.decode(RecordState.self, $0) }
+            try DatabaseValue.fetchAll(db, sql: "SELECT state FROM record_state WHERE record_type = ?", arguments: [RecordType.enrolment.rawValue])
+        }.map(StoredState.decode)
         return OriginKeys.of(states
             .compactMap { state in Self.enrolment(of: state).map { (enrolment: $0, state: state) } }
             .filter { $0.enrolment.replica == replica }

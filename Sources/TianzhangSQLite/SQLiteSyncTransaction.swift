@@ -20,17 +20,17 @@ struct SQLiteSyncTransaction: SyncTransaction {
     }
 
     func recordState(_ key: RecordKey) throws -> RecordState? {
-        try String.fetchOne(
+        try DatabaseValue.fetchOne(
             db.cachedStatement(sql: "SELECT state FROM record_state WHERE record_type = ? AND record_id = ?"),
             arguments: [key.type.rawValue, key.id]
-        ).map { try JSON.decode(RecordState.self, $0) }
+        ).map(StoredState.decode)
     }
 
     func saveRecordState(_ state: RecordState) throws {
         try db.cachedStatement(sql: """
             INSERT INTO record_state (record_type, record_id, scope, state) VALUES (?, ?, ?, ?)
             ON CONFLICT(record_type, record_id) DO UPDATE SET scope = excluded.scope, state = excluded.state
-            """).execute(arguments: [state.key.type.rawValue, state.key.id, state.scope.rawValue, try JSON.text(state)])
+            """).execute(arguments: [state.key.type.rawValue, state.key.id, state.scope.rawValue, StoredState.encode(state)])
         try Materializer.write(state, in: db)
     }
 
@@ -41,15 +41,15 @@ struct SQLiteSyncTransaction: SyncTransaction {
 
     func recordStates(in jurisdiction: Jurisdiction) throws -> [RecordState] {
         let (clause, arguments) = Self.scopeFilter(jurisdiction, column: "scope")
-        return try String.fetchAll(db, sql: "SELECT state FROM record_state WHERE \(clause) ORDER BY record_type, record_id", arguments: arguments)
-            .map { try JSON.decode(RecordState.self, $0) }
+        return try DatabaseValue.fetchAll(db, sql: "SELECT state FROM record_state WHERE \(clause) ORDER BY record_type, record_id", arguments: arguments)
+            .map(StoredState.decode)
             .sorted { $0.key < $1.key }
     }
 
     func forEachRecordState(in jurisdiction: Jurisdiction, _ body: (RecordState) throws -> Void) throws {
         let (clause, arguments) = Self.scopeFilter(jurisdiction, column: "scope")
-        let states = try String.fetchCursor(db, sql: "SELECT state FROM record_state WHERE \(clause)", arguments: arguments)
-        while let text = try states.next() { try body(try JSON.decode(RecordState.self, text)) }
+        let states = try DatabaseValue.fetchCursor(db, sql: "SELECT state FROM record_state WHERE \(clause)", arguments: arguments)
+        while let value = try states.next() { try body(try StoredState.decode(value)) }
     }
 
     /// SQL for "the scope lies in this jurisdiction" on an indexed text column.
@@ -178,5 +178,19 @@ struct SQLiteSyncTransaction: SyncTransaction {
         try db.execute(
             sql: "INSERT INTO peer_checkpoint (peer, cursor) VALUES (?, ?) ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor",
             arguments: [peer, Int64(cursor)])
+    }
+}
+
+/// A merge state as a `record_state.state` value: the binary form (`StateCodec`, a blob) since migration
+/// v7; a version 1 JSON text is still read.
+enum StoredState {
+    static func encode(_ state: RecordState) -> Data { Data(StateCodec.encode(state)) }
+
+    static func decode(_ value: DatabaseValue) throws -> RecordState {
+        switch value.storage {
+        case .blob(let data): return try StateCodec.decode(Array(data))
+        case .string(let text): return try JSON.decode(RecordState.self, text)
+        default: throw StateCodec.Malformed(description: "a merge state is neither a blob nor JSON text")
+        }
     }
 }

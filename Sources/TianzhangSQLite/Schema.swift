@@ -12,7 +12,8 @@ import TianzhangSync
 /// `v3-enrolment`: at the hub, the credentials it issued (only a SHA-256 of each secret is kept), and at
 /// every replica, its settings (the hub's address, its own credential).
 /// `v4-deadline-indexes`: one index per "three ones" deadline column, for `casesPastDeadline(at:)`.
-/// `v7-bounded-merge-state`: every record's merge state rewritten in the bounded form (decision 012).
+/// `v7-bounded-merge-state`: every record's merge state rewritten in the bounded form, as a binary blob
+/// (`StateCodec`, decision 012).
 ///
 /// Migrations are append-only: a released migration is never edited (GRDB would not re-run it on stores
 /// that already applied it); a schema change is a new migration with the next number.
@@ -111,7 +112,7 @@ enum Schema {
                 let changes = try String.fetchAll(db, sql: """
                     SELECT body FROM change_log WHERE record_type = ? AND record_id = ? AND delivery != 'rejected'
                     """, arguments: [type, id]).map { try JSON.decode(Change.self, $0) }.sorted { $0.id < $1.id }
-                var state = try JSON.decode(RecordState.self, row["state"] as String)
+                var state = try StoredState.decode(row["state"])
                 if let first = changes.first {
                     var folded = RecordState(first: first, key: state.key)
                     for change in changes.dropFirst() { folded.apply(change) }
@@ -119,7 +120,7 @@ enum Schema {
                 }
                 try db.execute(
                     sql: "UPDATE record_state SET scope = ?, state = ? WHERE record_type = ? AND record_id = ?",
-                    arguments: [state.scope.rawValue, try JSON.text(state), type, id])
+                    arguments: [state.scope.rawValue, StoredState.encode(state), type, id])
             }
         }
         return migrator

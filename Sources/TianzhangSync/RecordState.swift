@@ -210,6 +210,11 @@ public struct FieldRegister: Hashable, Sendable {
 
     public init() {}
 
+    mutating func setElements(integers: IntegerRuns, others: [JSONValue]) {
+        self.integers = integers
+        self.others = others.sorted()
+    }
+
     /// The context a write brings: itself and its base.
     static func context(of id: ChangeID, base: [ChangeID]) -> CausalContext {
         var context = CausalContext(base)
@@ -403,6 +408,16 @@ public struct RecordState: Hashable, Sendable {
     var scopeStamp: FieldWrite
     /// A deliberate fault this state was folded with (tests only; never set otherwise).
     var fault: MergeFault?
+
+    init(key: RecordKey, registers: [String: FieldRegister], context: CausalContext, first: ChangeID, scope: DivisionCode, scopeStamp: FieldWrite, fault: MergeFault?) {
+        self.key = key
+        self.registers = registers
+        self.context = context
+        self.first = first
+        self.scope = scope
+        self.scopeStamp = scopeStamp
+        self.fault = fault
+    }
 
     /// A record made from its first change.
     public init(first change: Change, key: RecordKey) {

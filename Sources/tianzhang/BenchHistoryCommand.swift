@@ -22,7 +22,7 @@ struct BenchHistoryCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { if temporary { try? FileManager.default.removeItem(atPath: folder) } }
         let hubStore = try SQLiteReplicaStore(path: folder + "/hub.sqlite")
-        let nodeStore = InMemorySyncStore()
+        let nodeStore = try SQLiteReplicaStore(path: folder + "/node.sqlite")
         let engine = SyncEngine()
         let county = try DivisionCode("371312"), township = try DivisionCode("371312001"), village = try DivisionCode("371312001201")
         let hub = ReplicaID(kind: .hub, name: county.rawValue), node = ReplicaID(kind: .node, name: township.rawValue)
@@ -52,7 +52,7 @@ struct BenchHistoryCommand: ParsableCommand {
             pushSeconds.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
             try nodeStore.write { _ = try engine.handle(response, in: $0) }
             if [1, 2, 10, 100, 1_000, 10_000, edits].contains(index) {
-                stateBytes[index] = try hubStore.read { try $0.recordState(key) }.map { try StoredJSON.text($0).utf8.count } ?? 0
+                stateBytes[index] = try hubStore.read { try $0.recordState(key) }.map { StateCodec.encode($0).count } ?? 0
             }
         }
         func mean(_ range: Range<Int>) -> Double { pushSeconds[range].reduce(0, +) / Double(range.count) * 1e6 }
@@ -61,7 +61,7 @@ struct BenchHistoryCommand: ParsableCommand {
         print("one case's summary edited \(edits) times by node \(node.rawValue), each edit one push to hub \(hub.rawValue) on SQLite")
         print("| measure | value |")
         print("| --- | --- |")
-        for (edit, bytes) in stateBytes.sorted(by: { $0.key < $1.key }) { print("| merge state at the hub after edit \(edit) | \(bytes) B |") }
+        for (edit, bytes) in stateBytes.sorted(by: { $0.key < $1.key }) { print("| merge state at the hub after edit \(edit) (stored, binary) | \(bytes) B |") }
         print(String(format: "| push of one edit, edits 1–%d (mean) | %.0f µs |", window, early))
         print(String(format: "| push of one edit, edits %d–%d (mean) | %.0f µs |", edits + 1 - window, edits, late))
         print(String(format: "| last ÷ first | %.2f× |", late / early))

@@ -169,6 +169,31 @@ struct MergePropertyTests {
         }
     }
 
+    @Test("the binary state form reads back the same state, as the JSON form does; any cut of it is refused, never a crash")
+    func binaryFormRoundTrips() throws {
+        var rng = Xoshiro(seed: (0xB1, 0x0A, 0x57, 0xA7))
+        for _ in 0..<300 {
+            let changes = History.make(History.generator.run(using: &rng)) + History.makeArbitrary(History.generator.run(using: &rng)).map { change in
+                var moved = change
+                moved.id = ChangeID(origin: change.id.origin, seq: change.id.seq + 100)
+                return moved
+            }
+            let state = History.fold(changes)!
+            let bytes = StateCodec.encode(state)
+            #expect(try StateCodec.decode(bytes) == state)
+            #expect(try StoredJSON.decode(RecordState.self, try StoredJSON.text(state)) == state)
+            let cut = Int.random(in: 0..<bytes.count, using: &rng)
+            #expect(throws: (any Error).self) { try StateCodec.decode(Array(bytes[..<cut])) }
+        }
+        // Values of every kind: numbers whole and not, negative zero, large, nested objects, non-ASCII.
+        let odd: JSONValue = ["a": [1, -0.0, 2.5, 9_007_199_254_740_993, -1e300, .null, true, false], "名称": ["深": "冠县"], "": ""]
+        let change = Change(id: ChangeID(origin: History.origins[1], seq: 7), recordType: .enforcementCase, recordID: "CASE1", scope: History.scope,
+                            hlc: HLC(wall: -5, counter: UInt32.max), author: "王五", fields: ["note": .set(odd), "assignees": .add([1, 3, 2, "x", -7])])
+        let state = RecordState(first: change, key: RecordKey(.enforcementCase, "CASE1"))
+        #expect(try StateCodec.decode(StateCodec.encode(state)) == state)
+        #expect(try StateCodec.decode(StateCodec.encode(state)).materialized.canonicalText == state.materialized.canonicalText)
+    }
+
     @Test("joining states groups any way (associativity) and agrees with folding")
     func groupingDoesNotMatter() {
         var rng = Xoshiro(seed: (0x41, 0x53, 0x53, 0x4F))
