@@ -74,7 +74,7 @@ final class PostgresSyncTransaction: SyncTransaction {
                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
                 ON CONFLICT (record_type, record_id) DO UPDATE SET scope = excluded.scope, state = excluded.state
                 """, [.texts(saved.map(\.key.type.rawValue)), .texts(saved.map(\.key.id)), .texts(saved.map(\.scope.rawValue)),
-                      .texts(try saved.map { try StoredJSON.text($0) })])
+                      .texts(saved.map { StateText.encode($0) })])
             // Written: the database answers from now on (keeps a long transaction, such as a copy, small).
             for key in dirtyStates { states[key] = nil }
             dirtyStates = []
@@ -95,7 +95,7 @@ final class PostgresSyncTransaction: SyncTransaction {
             for row in try rows("""
                 SELECT state FROM \(schema).record_state WHERE (record_type, record_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
                 """, [.texts(keys.map(\.type.rawValue)), .texts(keys.map(\.id))]) {
-                let state = try StoredJSON.decode(RecordState.self, try row.decode(String.self))
+                let state = try StateText.decode(try row.decode(String.self))
                 states[state.key] = .some(state)
             }
         }
@@ -137,7 +137,7 @@ final class PostgresSyncTransaction: SyncTransaction {
     func recordState(_ key: RecordKey) throws -> RecordState? {
         if let known = states[key] { return known }
         let state = try texts("SELECT state FROM \(schema).record_state WHERE record_type = $1 AND record_id = $2", [.text(key.type.rawValue), .text(key.id)])
-            .first.map { try StoredJSON.decode(RecordState.self, $0) }
+            .first.map { try StateText.decode($0) }
         states[key] = .some(state)
         return state
     }
@@ -161,7 +161,7 @@ final class PostgresSyncTransaction: SyncTransaction {
         var binds: [PostgresSyncStore.Bind] = []
         let clause = Self.scopeFilter(jurisdiction, column: "scope", binds: &binds)
         return try texts("SELECT state FROM \(schema).record_state WHERE \(clause)", binds)
-            .map { try StoredJSON.decode(RecordState.self, $0) }
+            .map { try StateText.decode($0) }
             .sorted { $0.key < $1.key }
     }
 
@@ -195,7 +195,7 @@ final class PostgresSyncTransaction: SyncTransaction {
         try rows(sql, binds).map { row in
             let (seq, delivery, rejection, amendedBy, body) = try row.decode((Int64, String, String?, String?, String).self)
             return LogEntry(
-                seq: UInt64(seq), change: try StoredJSON.decode(Change.self, body), delivery: Delivery(rawValue: delivery) ?? .received,
+                seq: UInt64(seq), change: try StoredJSON.change(body), delivery: Delivery(rawValue: delivery) ?? .received,
                 rejection: try rejection.map { try StoredJSON.decode(Rejection.self, $0) }, amendedBy: amendedBy.flatMap(ChangeID.init))
         }
     }
@@ -253,7 +253,7 @@ final class PostgresSyncTransaction: SyncTransaction {
         try flush()
         return try texts("SELECT body FROM \(schema).change_log WHERE record_type = $1 AND record_id = $2 AND delivery != 'rejected' ORDER BY seq",
                          [.text(key.type.rawValue), .text(key.id)])
-            .map { try StoredJSON.decode(Change.self, $0) }
+            .map { try StoredJSON.change($0) }
     }
 
     func logPage(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?, limit: Int) throws -> (entries: [LogEntry], scannedThrough: UInt64, more: Bool) {

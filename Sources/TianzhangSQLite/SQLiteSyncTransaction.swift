@@ -80,7 +80,7 @@ struct SQLiteSyncTransaction: SyncTransaction {
 
     private func entry(_ row: Row) throws -> LogEntry {
         LogEntry(
-            seq: UInt64(row["seq"] as Int64), change: try JSON.decode(Change.self, row["body"]),
+            seq: UInt64(row["seq"] as Int64), change: try StoredJSON.change(row["body"]),
             delivery: Delivery(rawValue: row["delivery"]) ?? .received,
             rejection: try (row["rejection"] as String?).map { try JSON.decode(Rejection.self, $0) },
             amendedBy: (row["amended_by"] as String?).flatMap(ChangeID.init))
@@ -116,7 +116,7 @@ struct SQLiteSyncTransaction: SyncTransaction {
         try String.fetchAll(
             db, sql: "SELECT body FROM change_log WHERE record_type = ? AND record_id = ? AND delivery != 'rejected' ORDER BY seq",
             arguments: [key.type.rawValue, key.id]
-        ).map { try JSON.decode(Change.self, $0) }
+        ).map { try StoredJSON.change($0) }
     }
 
     func logPage(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?, limit: Int) throws -> (entries: [LogEntry], scannedThrough: UInt64, more: Bool) {

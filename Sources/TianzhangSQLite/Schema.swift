@@ -111,7 +111,7 @@ enum Schema {
                 let type: String = row["record_type"], id: String = row["record_id"]
                 let changes = try String.fetchAll(db, sql: """
                     SELECT body FROM change_log WHERE record_type = ? AND record_id = ? AND delivery != 'rejected'
-                    """, arguments: [type, id]).map { try JSON.decode(Change.self, $0) }.sorted { $0.id < $1.id }
+                    """, arguments: [type, id]).map { try StoredJSON.change($0) }.sorted { $0.id < $1.id }
                 var state = try StoredState.decode(row["state"])
                 if let first = changes.first {
                     var folded = RecordState(first: first, key: state.key)

@@ -44,4 +44,11 @@ public enum StoredJSON {
 
     public static func text<T: Encodable>(_ value: T) throws -> String { String(decoding: try JSONTree.data(value), as: UTF8.self) }
     public static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try JSONDecoder().decode(T.self, from: Data(text.utf8)) }
+
+    /// A change this store wrote: read by `JSONParser` (the hot path of pulls and refolds), by
+    /// `JSONDecoder` if that refuses it (seqs past 2^53, or anything else it does not take).
+    public static func change(_ text: String) throws -> Change {
+        if let change = try? Change(stored: text) { return change }
+        return try decode(Change.self, text)
+    }
 }

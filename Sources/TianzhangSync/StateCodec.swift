@@ -1,3 +1,4 @@
+import Foundation
 import TianzhangDomain
 
 /// The stored form of a merge state (decision 012): a versioned binary encoding, read and written
@@ -305,5 +306,21 @@ public enum StateCodec {
             case let tag: throw Malformed(description: "unknown value tag \(tag)")
             }
         }
+    }
+}
+
+/// A merge state in a text column (PostgreSQL's `record_state.state`): `tzs1:` and the binary form in
+/// base64; a version 1 JSON state (it starts with `{`) is still read.
+public enum StateText {
+    static let prefix = "tzs1:"
+
+    public static func encode(_ state: RecordState) -> String { prefix + Data(StateCodec.encode(state)).base64EncodedString() }
+
+    public static func decode(_ text: String) throws -> RecordState {
+        guard text.hasPrefix(prefix) else { return try StoredJSON.decode(RecordState.self, text) }
+        guard let data = Data(base64Encoded: String(text.dropFirst(prefix.count))) else {
+            throw StateCodec.Malformed(description: "a stored merge state is not valid base64")
+        }
+        return try StateCodec.decode(Array(data))
     }
 }

@@ -107,4 +107,36 @@ struct JSONTreeTests {
         #expect(try JSONTree.data(polygon) == (try Self.foundation(polygon)))
         #expect(throws: (any Error).self) { try JSONTree.data([Double.nan]) }
     }
+
+    @Test("JSONParser reads what JSONDecoder reads: random values (also pretty-printed and escaped), every change vector, and refuses bad text")
+    func parserAgreesWithJSONDecoder() throws {
+        var random = SplitMix64(seed: 20261204)
+        for index in 0..<5_000 {
+            let value = Self.value(&random)
+            let compact = try Self.foundation(value)
+            let pretty: Data = try {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                return try encoder.encode(value)
+            }()
+            let expected = try JSONDecoder().decode(JSONValue.self, from: compact)
+            #expect(try JSONParser.parse(String(decoding: compact, as: UTF8.self)) == expected, "value \(index)")
+            #expect(try JSONParser.parse(String(decoding: pretty, as: UTF8.self)) == expected, "value \(index), pretty")
+        }
+        #expect(try JSONParser.parse(#""\u00e9\ud83d\ude00\/\b""#) == .string("é😀/\u{8}"))
+        for bad in ["", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "tru", "\"\u{1}\"", "\"\\ud800\"", "1 2", "[1] x", "{1:2}", "\"abc", "nan", "1e400"] {
+            #expect(throws: JSONParser.Malformed.self, "\(bad)") { try JSONParser.parse(bad) }
+        }
+        var checked = 0
+        for folder in ["messages", "merge", "admission", "signatures"] {
+            for file in Vectors.files(folder) {
+                for change in (try? Vectors.changes(try Vectors.load(folder, file)["changes"])) ?? [] {
+                    let stored = try StoredJSON.text(change)
+                    #expect(try Change(stored: stored) == (try StoredJSON.decode(Change.self, stored)), "\(folder)/\(file) \(change.id)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 10)
+    }
 }

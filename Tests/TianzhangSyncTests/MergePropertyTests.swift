@@ -182,6 +182,8 @@ struct MergePropertyTests {
             let bytes = StateCodec.encode(state)
             #expect(try StateCodec.decode(bytes) == state)
             #expect(try StoredJSON.decode(RecordState.self, try StoredJSON.text(state)) == state)
+            #expect(try StateText.decode(StateText.encode(state)) == state, "the text form PostgreSQL keeps")
+            #expect(try StateText.decode(try StoredJSON.text(state)) == state, "a JSON state in the text column")
             let cut = Int.random(in: 0..<bytes.count, using: &rng)
             #expect(throws: (any Error).self) { try StateCodec.decode(Array(bytes[..<cut])) }
         }
