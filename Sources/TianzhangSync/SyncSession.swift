@@ -119,7 +119,8 @@ public struct SyncSession: Sendable {
                     delay = backoffFirst
                 }
                 failures += 1
-                sizes = (max(5, sizes.batch / 2), max(10, sizes.page / 2))
+                // Down to one change a request: a link that cuts every body past a few KB still passes one.
+                sizes = (max(1, sizes.batch / 2), max(1, sizes.page / 2))
                 progress("link failed (\(error)); retrying in \(delay) with batches of \(sizes.batch), pages of \(sizes.page)")
                 notify(.retrying, report, "\(error)")
                 try await sleep(delay)
