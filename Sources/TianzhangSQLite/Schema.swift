@@ -111,13 +111,9 @@ enum Schema {
                 let type: String = row["record_type"], id: String = row["record_id"]
                 let changes = try String.fetchAll(db, sql: """
                     SELECT body FROM change_log WHERE record_type = ? AND record_id = ? AND delivery != 'rejected'
-                    """, arguments: [type, id]).map { try StoredJSON.change($0) }.sorted { $0.id < $1.id }
+                    """, arguments: [type, id]).map { try StoredJSON.change($0) }
                 var state = try StoredState.decode(row["state"])
-                if let first = changes.first {
-                    var folded = RecordState(first: first, key: state.key)
-                    for change in changes.dropFirst() { folded.apply(change) }
-                    state = folded
-                }
+                if let folded = RecordState(folding: changes, key: state.key) { state = folded }
                 try db.execute(
                     sql: "UPDATE record_state SET scope = ?, state = ? WHERE record_type = ? AND record_id = ?",
                     arguments: [state.scope.rawValue, StoredState.encode(state), type, id])

@@ -140,10 +140,7 @@ public struct IntegerRuns: Hashable, Sendable {
 
     public func union(_ other: IntegerRuns) -> IntegerRuns {
         var result = self
-        for run in other.runs {
-            // Runs are few; inserting the ends and filling between keeps the code simple.
-            if run.count <= 64 { for value in run { result.insert(value) } } else { result.insertRun(run) }
-        }
+        for run in other.runs { result.insertRun(run) }
         return result
     }
 
@@ -417,6 +414,15 @@ public struct RecordState: Hashable, Sendable {
         self.scope = scope
         self.scopeStamp = scopeStamp
         self.fault = fault
+    }
+
+    /// The record folded from its changes (in change-id order; the result does not depend on it), or
+    /// `nil` when there are none.
+    public init?(folding changes: [Change], key: RecordKey, fault: MergeFault? = nil) {
+        let ordered = changes.sorted { $0.id < $1.id }
+        guard let first = ordered.first else { return nil }
+        self.init(first: first, key: key)
+        for change in ordered.dropFirst() { apply(change, fault: fault) }
     }
 
     /// A record made from its first change.

@@ -667,13 +667,10 @@ public struct SyncEngine: Sendable {
 
     /// Rebuilds a record from its changes that still stand (after one was refused upstream).
     func refold(_ key: RecordKey, _ tx: any SyncTransaction) throws {
-        let changes = try tx.foldableChanges(of: key).sorted { $0.id < $1.id }
-        guard let first = changes.first else {
+        guard let state = RecordState(folding: try tx.foldableChanges(of: key), key: key, fault: configuration.mergeFault) else {
             try tx.deleteRecordState(key)
             return
         }
-        var state = RecordState(first: first, key: key)
-        for change in changes.dropFirst() { state.apply(change, fault: configuration.mergeFault) }
         try tx.saveRecordState(state)
     }
 
