@@ -108,7 +108,12 @@ public final class SQLiteReplicaStore: SyncStore, Sendable {
     // MARK: SyncStore (errors of the engine's body pass through untouched)
 
     public func write<T>(_ body: (any SyncTransaction) throws -> T) throws -> T {
-        try writer.write { db in try body(SQLiteSyncTransaction(db)) }
+        try writer.write { db in
+            let tx = SQLiteSyncTransaction(db)
+            let result = try body(tx)
+            try tx.finishBatch()
+            return result
+        }
     }
 
     public func read<T>(_ body: (any SyncTransaction) throws -> T) throws -> T {

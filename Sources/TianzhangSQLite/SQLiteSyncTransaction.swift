@@ -5,10 +5,30 @@ import TianzhangSync
 
 /// The engine's primitive operations on one GRDB transaction, with cached prepared statements on the
 /// hot paths (appending to the log, saving merge states).
+///
+/// A batch (`prefetch`, called by the engine for a push or a pull page) is read in three statements —
+/// its records' merge states, its changes' log entries and refusals — and decoded once; from then on
+/// the transaction answers those reads from memory and keeps the merge states it is given, writing
+/// them back set-wise (multi-row upserts, then each record's row once) at `finishBatch`, before any
+/// read of states by SQL, and when the store commits (`SQLiteReplicaStore.write`).
 struct SQLiteSyncTransaction: SyncTransaction {
     let db: Database
+    let batch = Batch()
 
     init(_ db: Database) { self.db = db }
+
+    final class Batch {
+        /// Whether saved states wait in `dirty` (between `prefetch` and `finishBatch`).
+        var open = false
+        /// Known merge states (`.some(nil)`: known to be absent).
+        var states: [RecordKey: RecordState?] = [:]
+        /// States saved since the last write-back, in the order first saved.
+        var dirty: [RecordKey] = []
+        var dirtySet: Set<RecordKey> = []
+        /// Known log entries and refusals of the batch's changes (`.some(nil)`: known to be absent).
+        var entries: [ChangeID: LogEntry?] = [:]
+        var refusals: [ChangeID: Rejection?] = [:]
+    }
 
     func meta() throws -> ReplicaMeta? {
         try String.fetchOne(db, sql: "SELECT body FROM replica_meta WHERE id = 1").map { try JSON.decode(ReplicaMeta.self, $0) }
@@ -20,26 +40,107 @@ struct SQLiteSyncTransaction: SyncTransaction {
     }
 
     func recordState(_ key: RecordKey) throws -> RecordState? {
-        try DatabaseValue.fetchOne(
+        if let known = batch.states[key] { return known }
+        let state = try DatabaseValue.fetchOne(
             db.cachedStatement(sql: "SELECT state FROM record_state WHERE record_type = ? AND record_id = ?"),
             arguments: [key.type.rawValue, key.id]
         ).map(StoredState.decode)
+        if batch.open { batch.states[key] = .some(state) }
+        return state
     }
 
     func saveRecordState(_ state: RecordState) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO record_state (record_type, record_id, scope, state) VALUES (?, ?, ?, ?)
-            ON CONFLICT(record_type, record_id) DO UPDATE SET scope = excluded.scope, state = excluded.state
-            """).execute(arguments: [state.key.type.rawValue, state.key.id, state.scope.rawValue, StoredState.encode(state)])
-        try Materializer.write(state, in: db)
+        guard batch.open else { return try write([state]) }
+        batch.states[state.key] = .some(state)
+        if batch.dirtySet.insert(state.key).inserted { batch.dirty.append(state.key) }
+    }
+
+    /// States as one multi-row upsert per 200, then each record's materialized row.
+    private func write(_ states: [RecordState]) throws {
+        for start in stride(from: 0, to: states.count, by: 200) {
+            let chunk = states[start..<min(start + 200, states.count)]
+            var arguments = StatementArguments()
+            for state in chunk { arguments += [state.key.type.rawValue, state.key.id, state.scope.rawValue, StoredState.encode(state)] }
+            let statement = chunk.count == 200 || chunk.count == 1
+                ? try db.cachedStatement(sql: Self.upsertStates(chunk.count)) : try db.makeStatement(sql: Self.upsertStates(chunk.count))
+            try statement.execute(arguments: arguments)
+        }
+        for state in states { try Materializer.write(state, in: db) }
+    }
+
+    private static func upsertStates(_ count: Int) -> String {
+        """
+        INSERT INTO record_state (record_type, record_id, scope, state) VALUES \(Array(repeating: "(?, ?, ?, ?)", count: count).joined(separator: ", "))
+        ON CONFLICT(record_type, record_id) DO UPDATE SET scope = excluded.scope, state = excluded.state
+        """
+    }
+
+    /// Writes back the states the batch holds; later saves are written at once again.
+    func finishBatch() throws {
+        try writeBack()
+        batch.open = false
+        batch.states = [:]
+        batch.entries = [:]
+        batch.refusals = [:]
+    }
+
+    /// Writes the states saved since the last write-back (before SQL reads states, and at commit).
+    func writeBack() throws {
+        guard !batch.dirty.isEmpty else { return }
+        let states = batch.dirty.compactMap { batch.states[$0] ?? nil }
+        batch.dirty = []
+        batch.dirtySet = []
+        try write(states)
+    }
+
+    func prefetch(records: [RecordKey], changes: [ChangeID]) throws {
+        batch.open = true
+        let keys = Array(Set(records.filter { batch.states[$0] == nil }))
+        for start in stride(from: 0, to: keys.count, by: 400) {
+            let chunk = keys[start..<min(start + 400, keys.count)]
+            var arguments = StatementArguments()
+            for key in chunk {
+                arguments += [key.type.rawValue, key.id]
+                batch.states[key] = .some(nil)
+            }
+            let rows = try DatabaseValue.fetchAll(db, sql: """
+                SELECT state FROM record_state WHERE (record_type, record_id) IN (VALUES \(Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")))
+                """, arguments: arguments)
+            for value in rows {
+                let state = try StoredState.decode(value)
+                batch.states[state.key] = .some(state)
+            }
+        }
+        let ids = Array(Set(changes.filter { batch.entries[$0] == nil }))
+        for start in stride(from: 0, to: ids.count, by: 400) {
+            let chunk = ids[start..<min(start + 400, ids.count)]
+            var arguments = StatementArguments()
+            for id in chunk {
+                arguments += [id.origin.rawValue, Int64(id.seq)]
+                batch.entries[id] = .some(nil)
+                batch.refusals[id] = .some(nil)
+            }
+            let pairs = Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")
+            for row in try Row.fetchAll(db, sql: "SELECT \(Self.logColumns) FROM change_log WHERE (origin, origin_seq) IN (VALUES \(pairs))", arguments: arguments) {
+                let entry = try entry(row)
+                batch.entries[entry.change.id] = .some(entry)
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT origin, origin_seq, body FROM received_rejection WHERE (origin, origin_seq) IN (VALUES \(pairs))", arguments: arguments) {
+                let id = ChangeID(origin: try ReplicaID(row["origin"] as String), seq: UInt64(row["origin_seq"] as Int64))
+                batch.refusals[id] = .some(try JSON.decode(Rejection.self, row["body"]))
+            }
+        }
     }
 
     func deleteRecordState(_ key: RecordKey) throws {
+        try writeBack()
+        if batch.open { batch.states[key] = .some(nil) }
         try db.execute(sql: "DELETE FROM record_state WHERE record_type = ? AND record_id = ?", arguments: [key.type.rawValue, key.id])
         try Materializer.delete(key, in: db)
     }
 
     func recordStates(in jurisdiction: Jurisdiction) throws -> [RecordState] {
+        try writeBack()
         let (clause, arguments) = Self.scopeFilter(jurisdiction, column: "scope")
         return try DatabaseValue.fetchAll(db, sql: "SELECT state FROM record_state WHERE \(clause) ORDER BY record_type, record_id", arguments: arguments)
             .map(StoredState.decode)
@@ -47,6 +148,7 @@ struct SQLiteSyncTransaction: SyncTransaction {
     }
 
     func forEachRecordState(in jurisdiction: Jurisdiction, _ body: (RecordState) throws -> Void) throws {
+        try writeBack()
         let (clause, arguments) = Self.scopeFilter(jurisdiction, column: "scope")
         let states = try DatabaseValue.fetchCursor(db, sql: "SELECT state FROM record_state WHERE \(clause)", arguments: arguments)
         while let value = try states.next() { try body(try StoredState.decode(value)) }
@@ -87,7 +189,8 @@ struct SQLiteSyncTransaction: SyncTransaction {
     }
 
     func logEntry(_ id: ChangeID) throws -> LogEntry? {
-        try Row.fetchOne(
+        if let known = batch.entries[id] { return known }
+        return try Row.fetchOne(
             db.cachedStatement(sql: "SELECT \(Self.logColumns) FROM change_log WHERE origin = ? AND origin_seq = ?"),
             arguments: [id.origin.rawValue, Int64(id.seq)]
         ).map(entry)
@@ -101,10 +204,13 @@ struct SQLiteSyncTransaction: SyncTransaction {
                 change.origin.rawValue, Int64(change.id.seq), change.recordTypeName, change.recordID, change.scope.rawValue,
                 delivery.rawValue, try rejection.map(JSON.text), try JSON.text(change),
             ])
-        return UInt64(db.lastInsertedRowID)
+        let seq = UInt64(db.lastInsertedRowID)
+        if batch.open { batch.entries[change.id] = .some(LogEntry(seq: seq, change: change, delivery: delivery, rejection: rejection, amendedBy: nil)) }
+        return seq
     }
 
     func updateLog(_ entry: LogEntry) throws {
+        if batch.entries[entry.change.id] != nil { batch.entries[entry.change.id] = .some(entry) }
         try db.cachedStatement(sql: "UPDATE change_log SET delivery = ?, rejection = ?, amended_by = ? WHERE origin = ? AND origin_seq = ?")
             .execute(arguments: [
                 entry.delivery.rawValue, try entry.rejection.map(JSON.text), entry.amendedBy?.description,
@@ -148,6 +254,7 @@ struct SQLiteSyncTransaction: SyncTransaction {
     }
 
     func removeLogEntry(_ id: ChangeID) throws -> Bool {
+        if batch.entries[id] != nil { batch.entries[id] = .some(nil) }
         try db.execute(sql: "DELETE FROM change_log WHERE origin = ? AND origin_seq = ?", arguments: [id.origin.rawValue, Int64(id.seq)])
         return true
     }
@@ -160,11 +267,13 @@ struct SQLiteSyncTransaction: SyncTransaction {
     }
 
     func receivedRejection(_ id: ChangeID) throws -> Rejection? {
-        try String.fetchOne(db, sql: "SELECT body FROM received_rejection WHERE origin = ? AND origin_seq = ?", arguments: [id.origin.rawValue, Int64(id.seq)])
+        if let known = batch.refusals[id] { return known }
+        return try String.fetchOne(db, sql: "SELECT body FROM received_rejection WHERE origin = ? AND origin_seq = ?", arguments: [id.origin.rawValue, Int64(id.seq)])
             .map { try JSON.decode(Rejection.self, $0) }
     }
 
     func saveReceivedRejection(_ id: ChangeID, _ rejection: Rejection) throws {
+        if batch.open { batch.refusals[id] = .some(rejection) }
         try db.execute(
             sql: "INSERT OR REPLACE INTO received_rejection (origin, origin_seq, body) VALUES (?, ?, ?)",
             arguments: [id.origin.rawValue, Int64(id.seq), try JSON.text(rejection)])

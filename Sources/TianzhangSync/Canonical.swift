@@ -27,9 +27,9 @@ extension JSONValue {
         do { self = try JSONTree.value(value) } catch { preconditionFailure("canonical encoding failed: \(error)") }
     }
 
-    /// Decodes a `Decodable` value from this JSON value.
+    /// Decodes a `Decodable` value from this JSON value (as `JSONDecoder` would from its canonical JSON).
     public func decode<T: Decodable>(as type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: Canonical.data(self))
+        try JSONValueDecoder().decode(T.self, from: self)
     }
 }
 

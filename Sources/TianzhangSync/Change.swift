@@ -206,6 +206,29 @@ public struct Change: Hashable, Sendable {
     public var key: RecordKey? { recordType.map { RecordKey($0, recordID) } }
 }
 
+extension Change {
+    /// The tree `encode(to:)` gives, built directly: every stored, signed and sent change is written
+    /// through it (`JSONTreeTests` checks the bytes against `JSONEncoder`).
+    var treeNode: JSONTree.Node {
+        var members: [String: JSONTree.Node] = [
+            "origin": .string(id.origin.rawValue), "seq": .uint(id.seq), "type": .string(recordTypeName), "record": .string(recordID),
+            "scope": .string(scope.rawValue), "hlc": .string(hlc.description), "author": .string(author),
+        ]
+        if !base.isEmpty { members["base"] = .array(base.sorted().map { .string($0.description) }) }
+        var ops: [String: JSONTree.Node] = [:]
+        for (field, operation) in fields {
+            switch operation {
+            case .set(let value): ops[field] = .object(["set": .value(value)])
+            case .add(let values): ops[field] = .object(["add": .value(.array(values))])
+            }
+        }
+        members["ops"] = .object(ops)
+        if let signature { members["sig"] = .string(signature) }
+        for (key, value) in extensions where !Change.knownKeys.contains(key) { members[key] = .value(value) }
+        return .object(members)
+    }
+}
+
 extension Change: Codable {
     private struct Key: CodingKey {
         var stringValue: String

@@ -47,6 +47,7 @@ public enum JSONTree {
     static func special<T: Encodable>(_ value: T) throws -> Node? {
         switch value {
         case let json as JSONValue: return .value(json)
+        case let change as Change: return change.treeNode
         case let data as Data: return .string(data.base64EncodedString())
         case let url as URL: return .string(url.absoluteString)
         default: return nil

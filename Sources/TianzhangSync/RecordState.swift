@@ -490,9 +490,12 @@ public struct RecordState: Hashable, Sendable {
     }
 
     /// The conflicts on this record, open and resolved, in field order.
-    public var conflicts: [Conflict] {
-        registers.keys.sorted().compactMap { field -> Conflict? in
-            let register = registers[field]!
+    public var conflicts: [Conflict] { conflicts(among: registers.keys.sorted()) }
+
+    /// The conflicts on these fields of this record, open and resolved, in the order given.
+    public func conflicts(among fields: [String]) -> [Conflict] {
+        fields.compactMap { field -> Conflict? in
+            guard let register = registers[field] else { return nil }
             let rule = RuleBook.rule(for: key.type, field: field)
             let resolved = register.resolve(rule, fault: fault)
             let resolvableBy: [ActorRole] = rule == .workflow || rule == .hubOwned ? [.county] : [.township, .county]

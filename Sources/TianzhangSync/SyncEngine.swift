@@ -319,7 +319,7 @@ public struct SyncEngine: Sendable {
             let seq = try tx.appendLog(change, delivery: isHub ? .atCounty : .pending, rejection: nil)
             let key = change.key!
             let state = try fold(change, into: try tx.recordState(key), key: key, tx)
-            let open = state.conflicts.filter { $0.status == .open && change.fields[$0.field] != nil }
+            let open = state.conflicts(among: change.fields.keys.sorted()).filter { $0.status == .open }
             results.append(ChangeResult(id: change.id, outcome: open.isEmpty ? .accepted : .merged, seq: seq, conflicts: open.isEmpty ? nil : open))
             noteReceipt(change, rejection: nil)
         }
@@ -340,6 +340,7 @@ public struct SyncEngine: Sendable {
                       fields: ["origin": .set(.string(refusal.change.origin.rawValue)), "rejected": .add([note])]),
                 physicalNow: physicalNow, in: tx)
         }
+        try tx.finishBatch()
         return PushResponse(receiver: meta.replica, results: results)
     }
 
@@ -577,6 +578,7 @@ public struct SyncEngine: Sendable {
         // An origin's receipt record grows with every batch it pushed; read it once per page, not once
         // per change (re-read after a receipt change of this page is applied).
         var receipts = ReceiptCache()
+        try tx.prefetch(records: response.changes.compactMap(\.key), changes: response.changes.map(\.id))
         for change in response.changes {
             guard let key = change.key else { continue }  // a type from a newer version: not ours to merge
             if let entry = try tx.logEntry(change.id) {
@@ -610,6 +612,7 @@ public struct SyncEngine: Sendable {
         }
         try tx.saveMeta(meta)
         try tx.saveCheckpoint(peer: upstream, cursor: response.next)
+        try tx.finishBatch()
         return summary
     }
 

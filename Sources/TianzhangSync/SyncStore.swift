@@ -123,6 +123,9 @@ public protocol SyncTransaction {
     /// statement is a network round trip (PostgreSQL) reads them in a few statements instead of a few
     /// per change. Reads must give the same answers with or without it.
     func prefetch(records: [RecordKey], changes: [ChangeID]) throws
+    /// The end of a batch begun by `prefetch`: a store that kept the batch's writes in memory writes
+    /// them now (it must also do so before it commits).
+    func finishBatch() throws
 
     /// The highest `seq` of `origin` this replica holds, logged or refused as a receiver (0: none);
     /// `nil` when the store cannot tell (SPEC §7.2).
@@ -150,6 +153,7 @@ extension SyncTransaction {
 
     /// Stores whose reads are cheap ignore the hint.
     public func prefetch(records: [RecordKey], changes: [ChangeID]) throws {}
+    public func finishBatch() throws {}
 
     /// Stores that cannot count cheaply give no estimate.
     public func logCount(after: UInt64, in jurisdiction: Jurisdiction, excluding: ReplicaID?) throws -> Int? { nil }
