@@ -103,9 +103,7 @@ struct SQLiteSyncTransaction: SyncTransaction {
                 arguments += [key.type.rawValue, key.id]
                 batch.states[key] = .some(nil)
             }
-            let rows = try DatabaseValue.fetchAll(db, sql: """
-                SELECT state FROM record_state WHERE (record_type, record_id) IN (VALUES \(Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")))
-                """, arguments: arguments)
+            let rows = try DatabaseValue.fetchAll(db, sql: Self.prefetchQueries(chunk.count).states, arguments: arguments)
             for value in rows {
                 let state = try StoredState.decode(value)
                 batch.states[state.key] = .some(state)
@@ -120,16 +118,28 @@ struct SQLiteSyncTransaction: SyncTransaction {
                 batch.entries[id] = .some(nil)
                 batch.refusals[id] = .some(nil)
             }
-            let pairs = Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")
-            for row in try Row.fetchAll(db, sql: "SELECT \(Self.logColumns) FROM change_log WHERE (origin, origin_seq) IN (VALUES \(pairs))", arguments: arguments) {
+            let queries = Self.prefetchQueries(chunk.count)
+            for row in try Row.fetchAll(db, sql: queries.log, arguments: arguments) {
                 let entry = try entry(row)
                 batch.entries[entry.change.id] = .some(entry)
             }
-            for row in try Row.fetchAll(db, sql: "SELECT origin, origin_seq, body FROM received_rejection WHERE (origin, origin_seq) IN (VALUES \(pairs))", arguments: arguments) {
+            for row in try Row.fetchAll(db, sql: queries.refusals, arguments: arguments) {
                 let id = ChangeID(origin: try ReplicaID(row["origin"] as String), seq: UInt64(row["origin_seq"] as Int64))
                 batch.refusals[id] = .some(try JSON.decode(Rejection.self, row["body"]))
             }
         }
+    }
+
+    /// The batch's reads for `count` keys: states by (type, id), log entries and refusals by (origin, seq).
+    /// Each starts `WITH wanted(wanted_a, wanted_b) AS (VALUES (?, ?), …)` and joins the list first
+    /// (`CROSS JOIN` fixes the order), so each pair is one search of the table's key. SQLite 3.40 answers
+    /// `(a, b) IN (VALUES …)` with a scan of the whole table instead (`EXPLAIN QUERY PLAN`): every push
+    /// batch cost a scan of the log and of the states, 25–30 ms a batch on a county of 25,000 parcels.
+    static func prefetchQueries(_ count: Int) -> (states: String, log: String, refusals: String) {
+        let wanted = "WITH wanted(wanted_a, wanted_b) AS (VALUES \(Array(repeating: "(?, ?)", count: count).joined(separator: ", ")))"
+        return ("\(wanted) SELECT state FROM wanted CROSS JOIN record_state ON record_type = wanted_a AND record_id = wanted_b",
+                "\(wanted) SELECT \(logColumns) FROM wanted CROSS JOIN change_log ON origin = wanted_a AND origin_seq = wanted_b",
+                "\(wanted) SELECT origin, origin_seq, body FROM wanted CROSS JOIN received_rejection ON origin = wanted_a AND origin_seq = wanted_b")
     }
 
     func deleteRecordState(_ key: RecordKey) throws {
@@ -178,7 +188,7 @@ struct SQLiteSyncTransaction: SyncTransaction {
         }
     }
 
-    private static let logColumns = "seq, delivery, rejection, amended_by, body"
+    static let logColumns = "seq, delivery, rejection, amended_by, body"
 
     private func entry(_ row: Row) throws -> LogEntry {
         LogEntry(

@@ -94,11 +94,17 @@ struct BenchCompareCommand: AsyncParsableCommand {
             let sqlite = try SQLiteReplicaStore(path: sqlitePath)
             var start = Date()
             var answered: [(PushRequest, PushResponse)] = []
+            var phases: [String] = []
             for (sender, push) in pushes.office + pushes.annex {
+                let began = Date(), cpu = Self.cpuSeconds()
                 let response = try sqlite.write { try engine.receive(push, from: Peer(replica: sender, jurisdiction: grant), originJurisdiction: { _ in grant }, physicalNow: tick(), in: $0) }
                 answered.append((push, response))
+                phases.append("push of \(push.changes.count) \(Int(Date().timeIntervalSince(began) * 1e6)) µs (CPU \(Int((Self.cpuSeconds() - cpu) * 1e6)) µs)")
             }
+            let began = Date()
             try countyEdits(sqlite, inserted: inserted, deleted: deleted, engine: engine, now: tick())
+            phases.append("county's \(inserted.count + deleted.count) edits \(Int(Date().timeIntervalSince(began) * 1e6)) µs")
+            log("share \(share)%: " + phases.joined(separator: "; "))
             let changes = Double(updated.count + inserted.count + deleted.count)
             result.sqliteIngestPerSecond = changes / Date().timeIntervalSince(start)
             // The bytes as they would travel, worked out after the clock stopped (encoding and gzip are
@@ -160,6 +166,13 @@ struct BenchCompareCommand: AsyncParsableCommand {
         figures.mergePerSecond = Double(setB.count) / Date().timeIntervalSince(start)
         log("merge: \(setB.count) concurrent edits, \(figures.mergeConflicts) with a conflict, \(Int(figures.mergePerSecond))/s")
         print(String(decoding: try Wire.encoder.encode(figures), as: UTF8.self))
+    }
+
+    /// User and system CPU time of the whole process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// Runs blocking store work on a thread of its own (PostgreSQL statements wait on their futures).
