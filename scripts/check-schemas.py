@@ -42,6 +42,10 @@ bad = {"protocolVersion": 1, "sender": "tractor:1", "changes": []}
 validator = jsonschema.Draft202012Validator({"$ref": f"{messages['$id']}#/$defs/PushRequest"}, registry=registry)
 if not list(validator.iter_errors(bad)):
     failures.append("a PushRequest with sender 'tractor:1' passed the schema")
+bad_result = {"protocolVersion": 1, "receiver": "hub:371312", "results": [{"id": "tractor:1/1", "outcome": "accepted", "seq": 3}]}
+validator = jsonschema.Draft202012Validator({"$ref": f"{messages['$id']}#/$defs/PushResponse"}, registry=registry)
+if not list(validator.iter_errors(bad_result)):
+    failures.append("an accepted result with id 'tractor:1/1' passed the schema (only an invalid_identifier refusal may name such an id)")
 bad_alert = {"source": "kite", "externalID": "", "at": 5, "geometry": {"type": "Polygon"}}
 validator = jsonschema.Draft202012Validator({"$ref": f"{alert['$id']}#/$defs/AlertRequest"}, registry=registry)
 if not list(validator.iter_errors(bad_alert)):

@@ -112,8 +112,9 @@ public struct SyncService: Sendable {
     public func push(_ push: PushRequest, _ enrolment: Enrolment) throws -> PushResponse {
         try checkVersion(push.protocolVersion)
         guard push.sender == enrolment.replica else { throw mismatch(push.sender, enrolment) }
-        guard push.changes.count <= limits.batchChangesMax else {
-            throw WireError(400, "batch_too_large", "\(push.changes.count) changes; at most \(limits.batchChangesMax) a push.", field: "changes")
+        let sent = push.changes.count + push.unreadable.count
+        guard sent <= limits.batchChangesMax else {
+            throw WireError(400, "batch_too_large", "\(sent) changes; at most \(limits.batchChangesMax) a push.", field: "changes")
         }
         // This server's view of every origin in the batch, read before the write transaction.
         var origins: [ReplicaID: Jurisdiction] = [:]
@@ -147,6 +148,8 @@ public struct SyncService: Sendable {
             response.receiver = answer.receiver
             response.results += answer.results
         }
+        // A change whose id could not be read is refused in its place; nothing of it is kept (SPEC §4.1).
+        response.results = push.interleaving(response.results)
         return response
     }
 

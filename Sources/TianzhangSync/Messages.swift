@@ -111,11 +111,93 @@ public struct PushRequest: Hashable, Sendable, Codable {
     public var protocolVersion: Int
     public var sender: ReplicaID
     public var changes: [Change]
+    /// Elements of the request's `changes` whose id (`origin`, `seq`) could not be read (SPEC §4.1): each
+    /// is answered `rejected` with `invalid_identifier` in its place, and the others are received. Set
+    /// only by decoding; `changes` holds the rest, in request order.
+    public var unreadable: [UnreadableChange] = []
+
+    /// A change of a push whose id is malformed: where it stood in the request and what to answer.
+    public struct UnreadableChange: Hashable, Sendable {
+        /// Its position among all the elements of the request's `changes`.
+        public var index: Int
+        /// The id as sent, `<origin>/<seq>` (each member's JSON text when it is not a string).
+        public var sentID: String
+        public var rejection: Rejection
+    }
+
+    enum CodingKeys: String, CodingKey { case protocolVersion, sender, changes }
 
     public init(protocolVersion: Int = ProtocolVersion.current, sender: ReplicaID, changes: [Change]) {
         self.protocolVersion = protocolVersion
         self.sender = sender
         self.changes = changes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        protocolVersion = try container.decode(Int.self, forKey: .protocolVersion)
+        sender = try container.decode(ReplicaID.self, forKey: .sender)
+        var elements = try container.nestedUnkeyedContainer(forKey: .changes)
+        changes = []
+        changes.reserveCapacity(elements.count ?? 0)
+        while !elements.isAtEnd {
+            let index = elements.currentIndex
+            switch try elements.decode(PushElement.self) {
+            case .change(let change): changes.append(change)
+            case .unreadable(let sentID, let rejection): unreadable.append(UnreadableChange(index: index, sentID: sentID, rejection: rejection))
+            }
+        }
+    }
+
+    /// The answers for the whole request, in request order: `received` (the answers for `changes`, in
+    /// their order) with the `unreadable` ones in their places.
+    public func interleaving(_ received: [ChangeResult]) -> [ChangeResult] {
+        guard !unreadable.isEmpty else { return received }
+        var results: [ChangeResult] = [], next = received.makeIterator()
+        var pending = unreadable.sorted { $0.index < $1.index }[...]
+        for index in 0..<(received.count + unreadable.count) {
+            if let first = pending.first, first.index == index {
+                pending = pending.dropFirst()
+                results.append(ChangeResult(unreadable: first.sentID, rejection: first.rejection))
+            } else if let result = next.next() {
+                results.append(result)
+            }
+        }
+        return results
+    }
+}
+
+/// One element of a push's `changes`: a change, or one whose id cannot be read. Only the id is looked at
+/// before the change is decoded; any other defect fails the request as before (`malformed_json`, with
+/// the element's path).
+enum PushElement: Decodable {
+    case change(Change)
+    case unreadable(sentID: String, Rejection)
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let originKey = Key(stringValue: "origin"), seqKey = Key(stringValue: "seq")
+        if let members = try? decoder.container(keyedBy: Key.self), members.contains(originKey), members.contains(seqKey),
+            case .string(let origin)? = try? members.decode(JSONValue.self, forKey: originKey),
+            let sent = try? members.decode(JSONValue.self, forKey: seqKey) {
+            let seq = try? members.decode(UInt64.self, forKey: seqKey)
+            let sentID = origin + "/" + (seq.map(String.init) ?? sent.canonicalText)
+            if (try? ReplicaID(origin)) == nil {
+                self = .unreadable(sentID: sentID, Rejection(.invalidIdentifier, "The change's origin \"\(origin)\" is not a replica id (hub:NAME, node:NAME or patrol:NAME); its id cannot be read.", field: "origin"))
+                return
+            }
+            if seq == nil || seq == 0 {
+                self = .unreadable(sentID: sentID, Rejection(.invalidIdentifier, "The change's seq \(sent.canonicalText) is not a whole number from 1 to 2^64 − 1; its id cannot be read.", field: "seq"))
+                return
+            }
+        }
+        self = .change(try Change(from: decoder))
     }
 }
 
@@ -138,6 +220,10 @@ public struct ChangeResult: Hashable, Sendable, Codable {
     public var conflicts: [Conflict]?
     public var rejection: Rejection?
 
+    /// Set only on the answer to a change whose id could not be read (SPEC §4.1, `invalid_identifier`): the
+    /// id as sent, which is what the wire's `id` carries; `id` is then `ChangeID.unreadable`.
+    public var sentID: String?
+
     public init(id: ChangeID, outcome: Outcome, seq: UInt64? = nil, conflicts: [Conflict]? = nil, rejection: Rejection? = nil) {
         self.id = id
         self.outcome = outcome
@@ -145,6 +231,47 @@ public struct ChangeResult: Hashable, Sendable, Codable {
         self.conflicts = conflicts
         self.rejection = rejection
     }
+
+    /// The refusal of a change whose id could not be read, naming it as it was sent.
+    public init(unreadable sentID: String, rejection: Rejection) {
+        self.init(id: .unreadable, outcome: .rejected, rejection: rejection)
+        self.sentID = sentID
+    }
+
+    enum CodingKeys: String, CodingKey { case id, outcome, seq, conflicts, rejection }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let text = try container.decode(String.self, forKey: .id)
+        if let id = ChangeID(text) {
+            self.id = id
+        } else {
+            // Only a refusal may name an id that cannot be read (the receiver's echo of what was sent).
+            guard try container.decode(Outcome.self, forKey: .outcome) == .rejected else {
+                throw DecodingError.dataCorruptedError(forKey: .id, in: container, debugDescription: "\"\(text)\" is not a change id (<origin>/<seq>).")
+            }
+            (self.id, sentID) = (.unreadable, text)
+        }
+        outcome = try container.decode(Outcome.self, forKey: .outcome)
+        seq = try container.decodeIfPresent(UInt64.self, forKey: .seq)
+        conflicts = try container.decodeIfPresent([Conflict].self, forKey: .conflicts)
+        rejection = try container.decodeIfPresent(Rejection.self, forKey: .rejection)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sentID ?? id.description, forKey: .id)
+        try container.encode(outcome, forKey: .outcome)
+        try container.encodeIfPresent(seq, forKey: .seq)
+        try container.encodeIfPresent(conflicts, forKey: .conflicts)
+        try container.encodeIfPresent(rejection, forKey: .rejection)
+    }
+}
+
+extension ChangeID {
+    /// Stands in for the id of a change whose id could not be read (`ChangeResult.sentID` says what was
+    /// sent). Seq 0 is never a change's: no replica can send it, so it matches no change.
+    public static let unreadable = ChangeID(origin: ReplicaID(kind: .node, name: "unreadable"), seq: 0)
 }
 
 public struct PushResponse: Hashable, Sendable, Codable {

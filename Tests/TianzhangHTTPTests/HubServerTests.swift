@@ -86,6 +86,45 @@ struct HubServerTests {
         #expect(String(decoding: data, as: UTF8.self).contains("\"protocolVersions\":[1]"))
     }
 
+    @Test("a change whose id cannot be read is refused in its place with invalid_identifier; the rest go in, nothing of it is kept")
+    func unreadableChangeIDs() async throws {
+        let hub = try await RunningHub()
+        let secret = try hub.store.enrol(node, jurisdiction: .township(township), now: hub.now)
+        let good = try hub.json(PushRequest(sender: node, changes: [
+            signed(newCase(1), secret), signed(newCase(2, id: "01JD0000000000000000000002"), secret),
+        ]))
+        var request = try #require(try JSONSerialization.jsonObject(with: good) as? [String: Any])
+        var changes = try #require(request["changes"] as? [[String: Any]])
+        var badOrigin = changes[0], seqZero = changes[0], seqText = changes[0]
+        badOrigin["origin"] = "tractor:1"
+        seqZero["seq"] = 0
+        seqText["seq"] = "7"
+        changes = [changes[0], badOrigin, seqZero, changes[1], seqText]
+        request["changes"] = changes
+        let body = try JSONSerialization.data(withJSONObject: request)
+        for attempt in ["first", "retry"] {
+            let (status, answer) = try await hub.post("/v1/push", body: body, credential: secret)
+            #expect(status == 200, "\(attempt): \(answer)")
+            let results = try #require(answer["results"] as? [[String: Any]])
+            let taken = attempt == "first" ? "accepted" : "duplicate"
+            #expect(results.map { $0["outcome"] as? String } == [taken, "rejected", "rejected", taken, "rejected"], "\(attempt)")
+            #expect(results.map { $0["id"] as? String } == ["node:371312001/1", "tractor:1/1", "node:371312001/0", "node:371312001/2", "node:371312001/\"7\""])
+            let refusals = results.compactMap { $0["rejection"] as? [String: Any] }
+            #expect(refusals.map { $0["code"] as? String } == Array(repeating: "invalid_identifier", count: 3))
+            #expect(refusals.map { $0["field"] as? String } == ["origin", "seq", "seq"])
+        }
+        // The log holds the two readable changes once each, and nothing of the others.
+        let logged = try hub.store.read { try $0.logPage(after: 0, in: .county(try DivisionCode("371312")), excluding: nil, limit: 100) }
+            .entries.map(\.change.id.description).filter { $0.hasPrefix("node:") }
+        #expect(logged == ["node:371312001/1", "node:371312001/2"])
+        // A change that cannot be decoded for another reason still fails the whole request, naming where.
+        var noType = changes[0]
+        noType.removeValue(forKey: "type")
+        request["changes"] = [changes[0], noType]
+        let (status, answer) = try await hub.post("/v1/push", body: try JSONSerialization.data(withJSONObject: request), credential: secret)
+        #expect(status == 400 && errorCode(answer) == "malformed_json" && errorField(answer) == "changes[1].type", "\(answer)")
+    }
+
     @Test("every bad request gets its documented error code")
     func badRequests() async throws {
         let hub = try await RunningHub()

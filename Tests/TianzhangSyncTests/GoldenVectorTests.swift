@@ -243,6 +243,26 @@ struct MalformedVectorTests {
     @Test("each malformed change fails to decode, with an error that says what is wrong", arguments: Vectors.files("malformed"))
     func malformed(file: String) throws {
         let vector = try Vectors.load("malformed", file)
+        if let push = vector["push"] {
+            // A push with changes whose id cannot be read: they are set aside with their places (SPEC §4.1).
+            let request = try push.decode(as: PushRequest.self)
+            let expect = try #require(vector["expect"])
+            #expect(request.changes.map(\.id.description) == expect["changes"]?.arrayValue?.compactMap(\.stringValue), "\(file)")
+            let unreadable = expect["unreadable"]?.arrayValue ?? []
+            #expect(request.unreadable.map(\.index) == unreadable.compactMap { $0["index"]?.numberValue.map { Int($0) } }, "\(file)")
+            #expect(request.unreadable.map(\.sentID) == unreadable.compactMap { $0["id"]?.stringValue }, "\(file)")
+            #expect(request.unreadable.map(\.rejection.code.rawValue) == Array(repeating: "invalid_identifier", count: unreadable.count), "\(file)")
+            #expect(request.unreadable.map(\.rejection.field) == unreadable.map { $0["field"]?.stringValue }, "\(file)")
+            // The answers stand in request order, the unreadable ones naming the id as sent.
+            let received = request.changes.map { ChangeResult(id: $0.id, outcome: .accepted, seq: 1) }
+            let answers = request.interleaving(received)
+            #expect(answers.count == push["changes"]?.arrayValue?.count, "\(file)")
+            for item in unreadable {
+                let index = Int(try #require(item["index"]?.numberValue))
+                #expect(JSONValue(encoding: answers[index])["id"] == item["id"], "\(file)")
+            }
+            return
+        }
         let change = try #require(vector["change"])
         do {
             _ = try change.decode(as: Change.self)
