@@ -37,6 +37,8 @@ for folder in ("merge", "admission"):
             if c.get("ops") == {}:
                 continue  # the empty-change vector is refused by receivers, not by the schema
             check(c, change["$id"], f"{folder}/{path.name} change {i}")
+        for i, c in enumerate(vector.get("expect", {}).get("conflicts", [])):
+            check(c, f"{messages['$id']}#/$defs/conflict", f"{folder}/{path.name} conflict {i}")
 # A deliberately bad message must fail, so the check itself can fail.
 bad = {"protocolVersion": 1, "sender": "tractor:1", "changes": []}
 validator = jsonschema.Draft202012Validator({"$ref": f"{messages['$id']}#/$defs/PushRequest"}, registry=registry)
