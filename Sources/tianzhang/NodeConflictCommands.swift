@@ -18,13 +18,24 @@ extension NodeCommand {
             var change: String; var value: JSONValue?; var author: String; var at: Timestamp
         }
 
+        /// A conflict as `--json` prints it: the protocol's one shape (CONFLICTS.md, `$defs/conflict`: what a
+        /// push answer carries), and `otherWrites`, each of `others` looked up in the local log for people.
         struct Row: Encodable {
+            var conflict: Conflict
             var id: String; var record: String; var field: String; var kind: String; var rule: String; var status: String
             /// The provisional winner (open) or the resolving write (resolved).
             var winner: Write
             /// The writes that lost (open) or that the resolution replaced (resolved).
             var others: [Write]
             var resolvableBy: [String]
+
+            private enum Key: String, CodingKey { case otherWrites }
+
+            func encode(to encoder: any Encoder) throws {
+                try conflict.encode(to: encoder)
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encode(others, forKey: .otherWrites)
+            }
         }
 
         /// Every conflict in the node's jurisdiction, open first, with each competing write's value, author and time.
@@ -41,7 +52,7 @@ extension NodeCommand {
                         return Write(change: id.description, value: value, author: change.author, at: Timestamp(milliseconds: change.hlc.wall))
                     }
                     let winner = Write(change: conflict.winner.id.description, value: conflict.winner.value, author: conflict.winner.author, at: Timestamp(milliseconds: conflict.winner.hlc.wall))
-                    return Row(id: conflict.id, record: conflict.record.description, field: conflict.field, kind: conflict.kind.rawValue, rule: conflict.rule.rawValue,
+                    return Row(conflict: conflict, id: conflict.id, record: conflict.record.description, field: conflict.field, kind: conflict.kind.rawValue, rule: conflict.rule.rawValue,
                                status: conflict.status.rawValue, winner: winner, others: try conflict.others.map(write), resolvableBy: conflict.resolvableBy.map(\.rawValue))
                 }
             }

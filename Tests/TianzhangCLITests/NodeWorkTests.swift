@@ -293,7 +293,13 @@ struct NodeWorkTests {
             let rows = try world.jsonArray(try world.node(["conflicts", "--json"], store: store))
             let row = try #require(rows.first { $0["id"] as? String == conflictID }, "\(store): \(rows)")
             #expect(row["status"] as? String == "open" && row["rule"] as? String == "lww" && row["kind"] as? String == "concurrent_writes")
-            let winner = try #require(row["winner"] as? [String: Any]), others = try #require(row["others"] as? [[String: Any]])
+            // The protocol's one shape (the push answer's), and the other writes looked up for people.
+            let record = try #require(row["record"] as? [String: Any])
+            #expect(record["type"] as? String == "case" && record["id"] as? String == caseID, "\(row)")
+            #expect(Set(row.keys) == ["id", "record", "field", "kind", "rule", "status", "winner", "others", "resolvableBy", "otherWrites"], "\(row.keys)")
+            let winner = try #require(row["winner"] as? [String: Any]), others = try #require(row["otherWrites"] as? [[String: Any]])
+            #expect(Set(winner.keys) == ["id", "hlc", "author", "value", "base"], "\(winner)")
+            #expect(row["others"] as? [String] == others.map { $0["change"] as? String ?? "?" }, "\(row)")
             #expect(Set([winner["author"] as? String] + others.map { $0["author"] as? String }) == ["clerk-a", "clerk-b"])
             #expect(Set([winner["value"] as? String] + others.map { $0["value"] as? String }) == ["A: 已停工", "B: 仍在施工"])
         }
