@@ -77,7 +77,7 @@ public struct ChangeID: Hashable, Sendable, Comparable, Codable, CustomStringCon
     public var description: String { "\(origin.rawValue)/\(seq)" }
 
     public init?(_ text: String) {
-        guard let slash = text.lastIndex(of: "/"), let seq = UInt64(text[text.index(after: slash)...]), seq > 0,
+        guard let slash = text.lastIndex(of: "/"), let seq: UInt64 = PlainDecimal.parse(text[text.index(after: slash)...]), seq > 0,
             let origin = try? ReplicaID(String(text[..<slash]))
         else { return nil }
         self.init(origin: origin, seq: seq)

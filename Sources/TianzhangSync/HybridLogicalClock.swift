@@ -25,7 +25,7 @@ public struct HLC: Hashable, Sendable, Comparable, Codable, CustomStringConverti
 
     public init?(_ text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, let wall = Int64(parts[0]), wall >= 0, let counter = UInt32(parts[1]) else { return nil }
+        guard parts.count == 2, let wall: Int64 = PlainDecimal.parse(parts[0]), let counter: UInt32 = PlainDecimal.parse(parts[1]) else { return nil }
         self.init(wall: wall, counter: counter)
     }
 
@@ -109,5 +109,14 @@ public struct HLCClock: Hashable, Sendable, Codable {
             last = HLC(wall: wall, counter: 0)
         }
         return true
+    }
+}
+
+/// The decimal numbers of the protocol's texts (an HLC stamp's parts, a change id's seq): ASCII digits
+/// only, no sign, no leading zero (`0` itself excepted), so each number has one spelling (SPEC §2.1).
+enum PlainDecimal {
+    static func parse<T: FixedWidthInteger>(_ text: Substring) -> T? {
+        guard let first = text.utf8.first, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), first != 0x30 || text.utf8.count == 1 else { return nil }
+        return T(text)
     }
 }

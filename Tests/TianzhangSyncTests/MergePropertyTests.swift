@@ -304,4 +304,22 @@ struct ClockPropertyTests {
         #expect(HLC("-1-0") == nil)
         #expect(HLC("5") == nil)
     }
+
+    @Test("stamps and change ids have one spelling each: no sign, no leading zero, ASCII digits only")
+    func oneSpelling() throws {
+        for text in ["+5-0", "5-+0", "05-0", "5-00", "5-01", " 5-0", "5-0 ", "5--0", "-0", "5-", "٥-0", "5-٠", "9223372036854775808-0", "5-4294967296"] {
+            #expect(HLC(text) == nil, "\(text)")
+        }
+        #expect(HLC("0-0") == HLC(wall: 0, counter: 0))
+        #expect(HLC("10-7")?.description == "10-7")
+        for text in ["node:371312001/+5", "node:371312001/05", "node:371312001/0", "node:371312001/", "node:371312001/٥", "node:371312001/5 ", "node:371312001/18446744073709551616"] {
+            #expect(ChangeID(text) == nil, "\(text)")
+        }
+        #expect(ChangeID("node:371312001/10")?.seq == 10)
+        #expect(ChangeID("node:371312001/18446744073709551615")?.seq == UInt64.max)
+        // A change whose stamp is spelled another way is refused at decoding.
+        let text = #"{"origin":"node:371312001","seq":1,"type":"case","record":"r1","scope":"371312001201","hlc":"+1000-0","author":"a","ops":{"summary":{"set":"x"}}}"#
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Change.self, from: Data(text.utf8)) }
+        #expect(throws: (any Error).self) { try Change(stored: text) }
+    }
 }
