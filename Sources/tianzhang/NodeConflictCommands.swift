@@ -22,12 +22,10 @@ extension NodeCommand {
         /// push answer carries), and `otherWrites`, each of `others` looked up in the local log for people.
         struct Row: Encodable {
             var conflict: Conflict
-            var id: String; var record: String; var field: String; var kind: String; var rule: String; var status: String
             /// The provisional winner (open) or the resolving write (resolved).
             var winner: Write
             /// The writes that lost (open) or that the resolution replaced (resolved).
             var others: [Write]
-            var resolvableBy: [String]
 
             private enum Key: String, CodingKey { case otherWrites }
 
@@ -52,8 +50,7 @@ extension NodeCommand {
                         return Write(change: id.description, value: value, author: change.author, at: Timestamp(milliseconds: change.hlc.wall))
                     }
                     let winner = Write(change: conflict.winner.id.description, value: conflict.winner.value, author: conflict.winner.author, at: Timestamp(milliseconds: conflict.winner.hlc.wall))
-                    return Row(conflict: conflict, id: conflict.id, record: conflict.record.description, field: conflict.field, kind: conflict.kind.rawValue, rule: conflict.rule.rawValue,
-                               status: conflict.status.rawValue, winner: winner, others: try conflict.others.map(write), resolvableBy: conflict.resolvableBy.map(\.rawValue))
+                    return Row(conflict: conflict, winner: winner, others: try conflict.others.map(write))
                 }
             }
         }
@@ -70,12 +67,12 @@ extension NodeCommand {
                 if json { return try NodeCommand.printJSON(rows) }
                 if rows.isEmpty { print("no conflicts in \(Wire.describe(meta.jurisdiction))"); return }
                 for row in rows {
-                    let state = row.status == "open" ? Style.yellow("OPEN") : Style.green("RESOLVED")
-                    print("\(state) \(row.id): \(row.kind), rule \(row.rule) — \(NodeSyncSession.ruleSentence(row.rule)); resolvable by \(row.resolvableBy.joined(separator: ", "))")
-                    print("  \(row.status == "open" ? "provisional winner" : "resolved with"): \(Self.describe(row.winner))")
-                    for other in row.others { print("  \(row.status == "open" ? "competing" : "replaced"):          \(Self.describe(other))") }
+                    let conflict = row.conflict, open = conflict.status == .open
+                    print("\(open ? Style.yellow("OPEN") : Style.green("RESOLVED")) \(conflict.id): \(conflict.kind.rawValue), rule \(conflict.rule.rawValue) — \(NodeSyncSession.ruleSentence(conflict.rule.rawValue)); resolvable by \(conflict.resolvableBy.map(\.rawValue).joined(separator: ", "))")
+                    print("  \(open ? "provisional winner" : "resolved with"): \(Self.describe(row.winner))")
+                    for other in row.others { print("  \(open ? "competing" : "replaced"):          \(Self.describe(other))") }
                 }
-                let open = rows.filter { $0.status == "open" }.count
+                let open = rows.filter { $0.conflict.status == .open }.count
                 print("\(open) open, \(rows.count - open) resolved")
             }
 
