@@ -243,16 +243,16 @@ public struct ChangeResult: Hashable, Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let text = try container.decode(String.self, forKey: .id)
+        outcome = try container.decode(Outcome.self, forKey: .outcome)
         if let id = ChangeID(text) {
             self.id = id
         } else {
             // Only a refusal may name an id that cannot be read (the receiver's echo of what was sent).
-            guard try container.decode(Outcome.self, forKey: .outcome) == .rejected else {
+            guard outcome == .rejected else {
                 throw DecodingError.dataCorruptedError(forKey: .id, in: container, debugDescription: "\"\(text)\" is not a change id (<origin>/<seq>).")
             }
             (self.id, sentID) = (.unreadable, text)
         }
-        outcome = try container.decode(Outcome.self, forKey: .outcome)
         seq = try container.decodeIfPresent(UInt64.self, forKey: .seq)
         conflicts = try container.decodeIfPresent([Conflict].self, forKey: .conflicts)
         rejection = try container.decodeIfPresent(Rejection.self, forKey: .rejection)
